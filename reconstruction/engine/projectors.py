@@ -1,0 +1,335 @@
+"""Parallel-beam forward and back projection of stacks of slices.
+
+Geometry (the engine's conventions, see :mod:`reconstruction.engine`):
+
+* a tilt series is ``(tilts, rows, columns)``; the tilt axis runs along the rows, so row ``i`` of
+  every projection is the sinogram of slice ``i``;
+* a volume is ``(rows, thickness, columns)``; slice ``i`` is the x–z plane of row ``i``;
+* angles are in degrees; at 0° the beam runs along the thickness axis (``z``);
+* detector coordinate of voxel ``(z, x)`` at angle ``θ``::
+
+      s = cos θ · (x − cx) − sin θ · (z − cz) + cx + axis_offset
+
+  with ``cx = columns // 2`` and ``cz = thickness // 2``. These are scikit-image's ``radon``
+  conventions: ``forward_project`` of a volume whose slices are square images gives the line
+  integrals of ``skimage.transform.radon(slice, angles, circle=True)`` (transposed to
+  ``(tilts, columns)``) up to interpolation error.
+
+The projector pair is pixel driven with linear interpolation on the detector, and the forward
+projector is the exact adjoint (transpose) of the back projector, which Krylov methods need.
+
+Internally the kernels work on a *slices-innermost* layout: volumes ``(thickness, columns, slices)``
+and sinogram stacks ``(tilts, detector, slices)``, so that one detector coordinate is computed per
+pixel and angle and then applied to all slices at once (vectorised). With numba installed the
+kernels are compiled, parallel over pixels (back projection) or angles (forward projection);
+otherwise a numpy implementation vectorised over slices is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+try:  # numba is optional: the numpy kernels below give the same numbers, slower.
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only without numba
+    numba = None
+    HAVE_NUMBA = False
+
+__all__ = [
+    "HAVE_NUMBA",
+    "forward_project",
+    "back_project",
+    "geometry",
+    "forward_slab",
+    "back_slab",
+]
+
+
+def geometry(angles_deg: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Return ``(cos θ, sin θ)`` for angles in degrees, as float64 arrays."""
+    theta = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel())
+    return np.cos(theta), np.sin(theta)
+
+
+# --------------------------------------------------------------------------------------------
+# numpy kernels (fallback and reference)
+# --------------------------------------------------------------------------------------------
+
+
+def _np_back(sino, cos, sin, out, cx, cz, dc, weights):
+    """out[z, x, :] += sum_a weights[a] * interp(sino[a], s(z, x, a))."""
+    nt, nc, ns = sino.shape
+    nz, nx, _ = out.shape
+    x = np.arange(nx, dtype=np.float64) - cx
+    z = np.arange(nz, dtype=np.float64) - cz
+    padded = np.zeros((nc + 2, ns), dtype=sino.dtype)
+    for a in range(nt):
+        s = cos[a] * x[None, :] - sin[a] * z[:, None] + (cx + dc)
+        i0 = np.floor(s)
+        w = (s - i0).astype(sino.dtype)[..., None]
+        idx = np.clip(i0.astype(np.int64) + 1, 0, nc + 1)
+        idx1 = np.clip(i0.astype(np.int64) + 2, 0, nc + 1)
+        padded[1:-1] = sino[a] * weights[a]
+        out += (1 - w) * padded[idx] + w * padded[idx1]
+    return out
+
+
+def _np_forward(vol, cos, sin, out, cx, cz, dc):
+    """out[a, i, :] += sum_{z,x} weight(z, x, a, i) * vol[z, x, :] (adjoint of _np_back)."""
+    nt, nc, ns = out.shape
+    nz, nx, _ = vol.shape
+    x = np.arange(nx, dtype=np.float64) - cx
+    z = np.arange(nz, dtype=np.float64) - cz
+    flat = vol.reshape(nz * nx, ns)
+    for a in range(nt):
+        s = (cos[a] * x[None, :] - sin[a] * z[:, None] + (cx + dc)).ravel()
+        i0 = np.floor(s)
+        w = (s - i0).astype(vol.dtype)[:, None]
+        i0 = i0.astype(np.int64) + 1
+        acc = np.zeros((nc + 3, ns), dtype=out.dtype)
+        np.add.at(acc, np.clip(i0, 0, nc + 2), (1 - w) * flat)
+        np.add.at(acc, np.clip(i0 + 1, 0, nc + 2), w * flat)
+        out[a] += acc[1 : nc + 1]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# numba kernels
+# --------------------------------------------------------------------------------------------
+
+if HAVE_NUMBA:
+
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def _nb_back(sino, cos, sin, out, cx, cz, dc, weights):  # pragma: no cover - compiled
+        nt, nc, ns = sino.shape
+        nz, nx, _ = out.shape
+        for z in numba.prange(nz):
+            acc = np.empty(ns, dtype=np.float32)
+            zz = z - cz
+            for x in range(nx):
+                xx = x - cx
+                for k in range(ns):
+                    acc[k] = out[z, x, k]
+                for a in range(nt):
+                    s = cos[a] * xx - sin[a] * zz + (cx + dc)
+                    fi = np.floor(s)
+                    i0 = int(fi)
+                    w = np.float32(s - fi) * weights[a]
+                    w0 = weights[a] - w
+                    if i0 >= 0 and i0 + 1 < nc:
+                        for k in range(ns):
+                            acc[k] += w0 * sino[a, i0, k] + w * sino[a, i0 + 1, k]
+                    elif i0 == -1:
+                        for k in range(ns):
+                            acc[k] += w * sino[a, 0, k]
+                    elif i0 == nc - 1:
+                        for k in range(ns):
+                            acc[k] += w0 * sino[a, i0, k]
+                for k in range(ns):
+                    out[z, x, k] = acc[k]
+        return out
+
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def _nb_forward(vol, cos, sin, out, cx, cz, dc):  # pragma: no cover - compiled
+        nt, nc, ns = out.shape
+        nz, nx, _ = vol.shape
+        for a in numba.prange(nt):
+            for z in range(nz):
+                zz = z - cz
+                for x in range(nx):
+                    s = cos[a] * (x - cx) - sin[a] * zz + (cx + dc)
+                    fi = np.floor(s)
+                    i0 = int(fi)
+                    w = np.float32(s - fi)
+                    w0 = np.float32(1.0) - w
+                    if i0 >= 0 and i0 + 1 < nc:
+                        for k in range(ns):
+                            v = vol[z, x, k]
+                            out[a, i0, k] += w0 * v
+                            out[a, i0 + 1, k] += w * v
+                    elif i0 == -1:
+                        for k in range(ns):
+                            out[a, 0, k] += w * vol[z, x, k]
+                    elif i0 == nc - 1:
+                        for k in range(ns):
+                            out[a, i0, k] += w0 * vol[z, x, k]
+        return out
+
+
+def back_slab(
+    sino: NDArray[np.float32],
+    cos: NDArray[np.float64],
+    sin: NDArray[np.float64],
+    thickness: int,
+    *,
+    axis_offset: float = 0.0,
+    weights: NDArray[np.float32] | None = None,
+    out: NDArray[np.float32] | None = None,
+    backend: str = "auto",
+) -> NDArray[np.float32]:
+    """Back project a slices-innermost sinogram stack ``(tilts, detector, slices)``.
+
+    Parameters
+    ----------
+    sino : ndarray, float32, shape (tilts, detector, slices)
+        C-contiguous sinogram stack.
+    cos, sin : ndarray, float64, shape (tilts,)
+        From :func:`geometry`.
+    thickness : int
+        Number of voxels along the thickness axis.
+    axis_offset : float
+        Tilt-axis position on the detector relative to ``detector // 2``, in pixels.
+    weights : ndarray, float32, shape (tilts,), optional
+        Per-tilt weights (default 1).
+    out : ndarray, float32, shape (thickness, detector, slices), optional
+        Accumulated into (``out += ...``); a new zero array if omitted.
+    backend : {"auto", "numba", "numpy"}
+        Kernel implementation.
+
+    Returns
+    -------
+    ndarray, float32, shape (thickness, detector, slices)
+    """
+    nt, nc, ns = sino.shape
+    if out is None:
+        out = np.zeros((thickness, nc, ns), dtype=np.float32)
+    if weights is None:
+        weights = np.ones(nt, dtype=np.float32)
+    weights = np.ascontiguousarray(weights, dtype=np.float32)
+    cx, cz = float(nc // 2), float(thickness // 2)
+    if _use_numba(backend):
+        return _nb_back(np.ascontiguousarray(sino, np.float32), cos, sin, out, cx, cz,
+                        float(axis_offset), weights)
+    return _np_back(sino, cos, sin, out, cx, cz, float(axis_offset), weights)
+
+
+def forward_slab(
+    vol: NDArray[np.float32],
+    cos: NDArray[np.float64],
+    sin: NDArray[np.float64],
+    *,
+    axis_offset: float = 0.0,
+    out: NDArray[np.float32] | None = None,
+    backend: str = "auto",
+) -> NDArray[np.float32]:
+    """Forward project a slices-innermost volume ``(thickness, columns, slices)``.
+
+    Returns (or accumulates into ``out``) the sinogram stack ``(tilts, columns, slices)``;
+    the exact adjoint of :func:`back_slab` with unit weights.
+    """
+    nz, nx, ns = vol.shape
+    nt = len(cos)
+    if out is None:
+        out = np.zeros((nt, nx, ns), dtype=np.float32)
+    cx, cz = float(nx // 2), float(nz // 2)
+    if _use_numba(backend):
+        return _nb_forward(np.ascontiguousarray(vol, np.float32), cos, sin, out, cx, cz,
+                           float(axis_offset))
+    return _np_forward(vol, cos, sin, out, cx, cz, float(axis_offset))
+
+
+def _use_numba(backend: str) -> bool:
+    if backend not in ("auto", "numba", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', not {backend!r}")
+    if backend == "numba" and not HAVE_NUMBA:
+        raise ValueError("backend 'numba' requested but numba is not installed")
+    return HAVE_NUMBA and backend != "numpy"
+
+
+def _check_angles(angles_deg: ArrayLike, n: int | None = None) -> NDArray[np.float64]:
+    angles = np.asarray(angles_deg, dtype=np.float64)
+    if angles.ndim != 1 or angles.size == 0:
+        raise ValueError(f"angles must be a non-empty 1-D sequence, got shape {angles.shape}")
+    if not np.all(np.isfinite(angles)):
+        raise ValueError("angles contain NaN or infinite values")
+    if n is not None and angles.size != n:
+        raise ValueError(f"{angles.size} angles given for a stack of {n} projections")
+    return angles
+
+
+def forward_project(
+    volume: ArrayLike,
+    angles_deg: ArrayLike,
+    *,
+    axis_offset: float = 0.0,
+    backend: str = "auto",
+) -> NDArray[np.float32]:
+    """Project a volume to a parallel-beam tilt series.
+
+    Parameters
+    ----------
+    volume : array_like, shape (rows, thickness, columns) or (thickness, columns)
+        Volume in the engine's convention (a 2-D input is one slice).
+    angles_deg : array_like, shape (tilts,)
+        Tilt angles in degrees.
+    axis_offset : float, optional
+        Tilt-axis position on the detector relative to ``columns // 2``, in pixels.
+    backend : {"auto", "numba", "numpy"}, optional
+
+    Returns
+    -------
+    ndarray, float32, shape (tilts, rows, columns) (or (tilts, columns) for a 2-D input)
+        Line integrals in voxel units (same scale as ``skimage.transform.radon``).
+    """
+    vol = np.asarray(volume)
+    squeeze = vol.ndim == 2
+    if squeeze:
+        vol = vol[None]
+    if vol.ndim != 3:
+        raise ValueError(f"volume must be 2-D or 3-D, got {vol.ndim}-D")
+    angles = _check_angles(angles_deg)
+    cos, sin = geometry(angles)
+    internal = np.ascontiguousarray(vol.transpose(1, 2, 0), dtype=np.float32)
+    sino = forward_slab(internal, cos, sin, axis_offset=axis_offset, backend=backend)
+    proj = np.ascontiguousarray(sino.transpose(0, 2, 1))
+    return proj[:, 0] if squeeze else proj
+
+
+def back_project(
+    projections: ArrayLike,
+    angles_deg: ArrayLike,
+    thickness: int | None = None,
+    *,
+    weights: ArrayLike | None = None,
+    axis_offset: float = 0.0,
+    backend: str = "auto",
+) -> NDArray[np.float32]:
+    """Back project a tilt series (adjoint of :func:`forward_project`, no filtering).
+
+    Parameters
+    ----------
+    projections : array_like, shape (tilts, rows, columns) or (tilts, columns)
+        Tilt series (a 2-D input is one sinogram).
+    angles_deg : array_like, shape (tilts,)
+        Tilt angles in degrees.
+    thickness : int, optional
+        Volume thickness in voxels; defaults to the column count.
+    weights : array_like, shape (tilts,), optional
+        Per-tilt weights (default 1, the plain adjoint).
+    axis_offset : float, optional
+        Tilt-axis position on the detector relative to ``columns // 2``, in pixels.
+    backend : {"auto", "numba", "numpy"}, optional
+
+    Returns
+    -------
+    ndarray, float32, shape (rows, thickness, columns) (or (thickness, columns) for 2-D input)
+    """
+    proj = np.asarray(projections)
+    squeeze = proj.ndim == 2
+    if squeeze:
+        proj = proj[:, None, :]
+    if proj.ndim != 3:
+        raise ValueError(f"projections must be 2-D or 3-D, got {proj.ndim}-D")
+    angles = _check_angles(angles_deg, proj.shape[0])
+    nz = proj.shape[2] if thickness is None else int(thickness)
+    if nz < 1:
+        raise ValueError(f"thickness must be positive, got {thickness}")
+    cos, sin = geometry(angles)
+    w = None if weights is None else np.asarray(weights, dtype=np.float32)
+    sino = np.ascontiguousarray(proj.transpose(0, 2, 1), dtype=np.float32)
+    vol = back_slab(sino, cos, sin, nz, axis_offset=axis_offset, weights=w, backend=backend)
+    out = np.ascontiguousarray(vol.transpose(2, 0, 1))
+    return out[0] if squeeze else out
