@@ -40,11 +40,11 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 __all__ = [
     "HAVE_NUMBA",
-    "forward_project",
     "back_project",
-    "geometry",
-    "forward_slab",
     "back_slab",
+    "forward_project",
+    "forward_slab",
+    "geometry",
 ]
 
 
@@ -103,7 +103,9 @@ def _np_forward(vol, cos, sin, out, cx, cz, dc):
 if HAVE_NUMBA:
 
     @numba.njit(parallel=True, cache=True, nogil=True)
-    def _nb_back(sino, cos, sin, out, cx, cz, dc, weights):  # pragma: no cover - compiled
+    def _nb_back(
+        sino, cos, sin, out, cx, cz, dc, weights
+    ):  # pragma: no cover - compiled
         nt, nc, ns = sino.shape
         nz, nx, _ = out.shape
         for z in numba.prange(nz):
@@ -165,6 +167,7 @@ def back_slab(
     sin: NDArray[np.float64],
     thickness: int,
     *,
+    columns: int | None = None,
     axis_offset: float = 0.0,
     weights: NDArray[np.float32] | None = None,
     out: NDArray[np.float32] | None = None,
@@ -180,29 +183,41 @@ def back_slab(
         From :func:`geometry`.
     thickness : int
         Number of voxels along the thickness axis.
+    columns : int, optional
+        Number of voxels along x (default: the detector width). With a wider (padded) detector,
+        pass the volume width and shift ``axis_offset`` by the padding on the left.
     axis_offset : float
-        Tilt-axis position on the detector relative to ``detector // 2``, in pixels.
+        Detector position of the tilt axis relative to ``columns // 2``, in pixels.
     weights : ndarray, float32, shape (tilts,), optional
         Per-tilt weights (default 1).
-    out : ndarray, float32, shape (thickness, detector, slices), optional
+    out : ndarray, float32, shape (thickness, columns, slices), optional
         Accumulated into (``out += ...``); a new zero array if omitted.
     backend : {"auto", "numba", "numpy"}
         Kernel implementation.
 
     Returns
     -------
-    ndarray, float32, shape (thickness, detector, slices)
+    ndarray, float32, shape (thickness, columns, slices)
     """
     nt, nc, ns = sino.shape
+    nx = nc if columns is None else int(columns)
     if out is None:
-        out = np.zeros((thickness, nc, ns), dtype=np.float32)
+        out = np.zeros((thickness, nx, ns), dtype=np.float32)
     if weights is None:
         weights = np.ones(nt, dtype=np.float32)
     weights = np.ascontiguousarray(weights, dtype=np.float32)
-    cx, cz = float(nc // 2), float(thickness // 2)
+    cx, cz = float(nx // 2), float(thickness // 2)
     if _use_numba(backend):
-        return _nb_back(np.ascontiguousarray(sino, np.float32), cos, sin, out, cx, cz,
-                        float(axis_offset), weights)
+        return _nb_back(
+            np.ascontiguousarray(sino, np.float32),
+            cos,
+            sin,
+            out,
+            cx,
+            cz,
+            float(axis_offset),
+            weights,
+        )
     return _np_back(sino, cos, sin, out, cx, cz, float(axis_offset), weights)
 
 
@@ -226,8 +241,15 @@ def forward_slab(
         out = np.zeros((nt, nx, ns), dtype=np.float32)
     cx, cz = float(nx // 2), float(nz // 2)
     if _use_numba(backend):
-        return _nb_forward(np.ascontiguousarray(vol, np.float32), cos, sin, out, cx, cz,
-                           float(axis_offset))
+        return _nb_forward(
+            np.ascontiguousarray(vol, np.float32),
+            cos,
+            sin,
+            out,
+            cx,
+            cz,
+            float(axis_offset),
+        )
     return _np_forward(vol, cos, sin, out, cx, cz, float(axis_offset))
 
 
@@ -242,7 +264,9 @@ def _use_numba(backend: str) -> bool:
 def _check_angles(angles_deg: ArrayLike, n: int | None = None) -> NDArray[np.float64]:
     angles = np.asarray(angles_deg, dtype=np.float64)
     if angles.ndim != 1 or angles.size == 0:
-        raise ValueError(f"angles must be a non-empty 1-D sequence, got shape {angles.shape}")
+        raise ValueError(
+            f"angles must be a non-empty 1-D sequence, got shape {angles.shape}"
+        )
     if not np.all(np.isfinite(angles)):
         raise ValueError("angles contain NaN or infinite values")
     if n is not None and angles.size != n:
@@ -330,6 +354,8 @@ def back_project(
     cos, sin = geometry(angles)
     w = None if weights is None else np.asarray(weights, dtype=np.float32)
     sino = np.ascontiguousarray(proj.transpose(0, 2, 1), dtype=np.float32)
-    vol = back_slab(sino, cos, sin, nz, axis_offset=axis_offset, weights=w, backend=backend)
+    vol = back_slab(
+        sino, cos, sin, nz, axis_offset=axis_offset, weights=w, backend=backend
+    )
     out = np.ascontiguousarray(vol.transpose(2, 0, 1))
     return out[0] if squeeze else out
