@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class BeamtimeConfig(AppConfig):
+    name = "beamtime"

@@ -1,0 +1,65 @@
+"""`make bench`: run every benchmark section and write docs/benchmarks.md.
+
+Each section is a module in this package with ``run(quick: bool = False) -> str`` returning
+Markdown. Sections run in one process, one after another, so ratios compare peers measured
+under the same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import platform
+import sys
+import time
+from pathlib import Path
+
+SECTIONS: list[str] = [
+    "bench.engine",
+    "bench.focus",
+]
+
+OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def machine_summary() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller problems, for a smoke run")
+    parser.add_argument("--only", nargs="*", help="section modules to run (default: all)")
+    parser.add_argument("-o", "--output", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    parts = [
+        "# Benchmarks\n",
+        "Written by `make bench` (`python -m bench.run"
+        + (" --quick" if args.quick else "")
+        + "`); numbers are medians of repeated runs, peers measured in the same process.\n",
+        f"- Date: {started}\n- Machine: {machine_summary()}\n",
+    ]
+    for name in args.only or SECTIONS:
+        module = importlib.import_module(name)
+        print(f"== {name}", file=sys.stderr, flush=True)
+        parts.append(module.run(quick=args.quick))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(parts))
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

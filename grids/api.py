@@ -1,0 +1,286 @@
+"""REST endpoints for grid types, lots, grids, boxes, cell lines and seedings (thin: parse, call a service)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.http import HttpResponse
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from grids import labels, selectors, services
+from grids.lifecycle import GridState
+from grids.models import SEEDING_RANGES, CellLine, Grid, GridLot, GridTransition, GridType, Seeding, StorageBox
+from lims.api import LabField, ScopedRelatedField
+
+
+class GridTypeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GridType
+        fields = [
+            "id", "name", "vendor", "material", "mesh", "support_film", "hole_pattern",
+            "finder_rows", "finder_columns", "square_pitch_um", "diameter_mm", "notes",
+        ]  # fmt: skip
+
+
+class GridTypeViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = GridType.objects.all()
+    serializer_class = GridTypeSerializer
+    filterset_fields = ["material", "vendor"]
+
+
+class GridLotSerializer(serializers.ModelSerializer):
+    lab = LabField()
+    grid_type = serializers.PrimaryKeyRelatedField(queryset=GridType.objects.all())
+    quantity = serializers.IntegerField(min_value=1, max_value=100000)
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+
+    class Meta:
+        model = GridLot
+        fields = [
+            "id", "lab", "grid_type", "vendor", "lot_number", "received_on", "expires_on",
+            "quantity", "quantity_left", "notes", "created_by", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["quantity_left", "created_at"]
+        validators: list = []  # uniqueness is checked by the service, with a message that says what clashes
+
+
+class RegisterGridsSerializer(serializers.Serializer):
+    count = serializers.IntegerField(min_value=1, max_value=services.MAX_REGISTER)
+    box = ScopedRelatedField(queryset=StorageBox.objects.all(), required=False, allow_null=True)
+
+
+class GridLotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = GridLotSerializer
+    filterset_fields = ["lab", "grid_type", "lot_number"]
+
+    def get_queryset(self):
+        return selectors.grid_lot_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.grid_lot_create(by=self.request.user, **serializer.validated_data)
+
+    @action(detail=True, methods=["post"], url_path="register-grids", serializer_class=RegisterGridsSerializer)
+    def register_grids(self, request, pk=None):
+        """Register `count` grids from this lot: N unique barcodes, the lot decremented; 409 if too few left."""
+        lot = self.get_object()
+        payload = RegisterGridsSerializer(data=request.data, context={"request": request})
+        payload.is_valid(raise_exception=True)
+        grids = services.grids_register(lot=lot, by=request.user, **payload.validated_data)
+        grids = selectors.grid_list(user=request.user).filter(pk__in=[g.pk for g in grids]).order_by("pk")
+        return Response(GridSerializer(grids, many=True, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class GridFilter(django_filters.FilterSet):
+    barcode = django_filters.CharFilter(lookup_expr="iexact")
+    barcode_contains = django_filters.CharFilter(field_name="barcode", lookup_expr="icontains")
+    grid_type = django_filters.NumberFilter(field_name="lot__grid_type")
+    registered_after = django_filters.DateFilter(field_name="registered_at", lookup_expr="date__gte")
+    registered_before = django_filters.DateFilter(field_name="registered_at", lookup_expr="date__lte")
+    state = django_filters.MultipleChoiceFilter(choices=GridState.choices)
+
+    class Meta:
+        model = Grid
+        fields = ["state", "barcode", "lab", "lot", "box"]
+
+
+class GridSerializer(serializers.ModelSerializer):
+    grid_type = serializers.IntegerField(source="lot.grid_type_id", read_only=True)
+    grid_type_name = serializers.CharField(source="lot.grid_type.name", read_only=True)
+    box_name = serializers.CharField(source="box.name", read_only=True, default=None)
+    url = serializers.HyperlinkedIdentityField(view_name="grid-detail")
+
+    class Meta:
+        model = Grid
+        fields = [
+            "id", "url", "barcode", "lab", "lot", "grid_type", "grid_type_name", "state",
+            "box", "box_name", "slot", "notes", "registered_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class TransitionSerializer(serializers.ModelSerializer):
+    by = serializers.CharField(source="by.username")
+
+    class Meta:
+        model = GridTransition
+        fields = ["from_state", "to_state", "by", "at", "reason", "cause"]
+
+
+class GridDetailSerializer(GridSerializer):
+    transitions = TransitionSerializer(many=True, read_only=True)
+
+    class Meta(GridSerializer.Meta):
+        fields = [*GridSerializer.Meta.fields, "transitions"]
+        read_only_fields = fields
+
+
+class DiscardSerializer(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=False, trim_whitespace=True)
+
+
+class MoveSerializer(serializers.Serializer):
+    box = ScopedRelatedField(queryset=StorageBox.objects.all(), allow_null=True)
+    slot = serializers.IntegerField(min_value=1, required=False)
+
+
+class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Grids of the user's labs; state changes only through the actions, which go through the lifecycle."""
+
+    filterset_class = GridFilter
+    ordering_fields = ["registered_at", "barcode", "state"]
+
+    def get_queryset(self):
+        qs = selectors.grid_list(user=self.request.user)
+        if self.action == "retrieve":
+            qs = qs.prefetch_related("transitions__by")
+        return qs
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return GridDetailSerializer
+        if self.action in ("update", "partial_update"):
+            return GridNotesSerializer
+        return GridSerializer
+
+    def perform_update(self, serializer):
+        services.grid_update_notes(grid=serializer.instance, notes=serializer.validated_data.get("notes", ""), by=self.request.user)
+
+    @action(detail=True, methods=["post"], serializer_class=DiscardSerializer)
+    def discard(self, request, pk=None):
+        """Discard the grid with a reason (409 once it has been imaged)."""
+        grid = self.get_object()
+        payload = DiscardSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.grid_discard(grid=grid, by=request.user, reason=payload.validated_data["reason"])
+        return Response(GridDetailSerializer(self.get_queryset().get(pk=grid.pk), context={"request": request}).data)
+
+    @action(detail=True, methods=["post"], serializer_class=MoveSerializer)
+    def move(self, request, pk=None):
+        """Store the grid in a box (a given slot, or the lowest free one); box null takes it out."""
+        grid = self.get_object()
+        payload = MoveSerializer(data=request.data, context={"request": request})
+        payload.is_valid(raise_exception=True)
+        slot = payload.validated_data.get("slot")
+        services.grids_move(grids=[grid], box=payload.validated_data["box"], slots=[slot] if slot else None, by=request.user)
+        return Response(GridSerializer(self.get_queryset().get(pk=grid.pk), context={"request": request}).data)
+
+    @action(detail=True, methods=["get"])
+    def label(self, request, pk=None):
+        """The grid's QR label: ?format=svg (default) or png."""
+        grid = self.get_object()
+        return _label_response(grid.barcode, request.query_params.get("kind", "svg"))
+
+
+def _label_response(barcode: str, kind: str) -> HttpResponse:
+    if kind == "png":
+        return HttpResponse(labels.qr_png(barcode), content_type="image/png")
+    return HttpResponse(labels.qr_svg(barcode), content_type="image/svg+xml")
+
+
+class GridNotesSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Grid
+        fields = ["notes"]
+
+
+class StorageBoxSerializer(serializers.ModelSerializer):
+    lab = LabField()
+    used = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = StorageBox
+        fields = ["id", "lab", "name", "barcode", "capacity", "location", "used"]
+        read_only_fields = ["barcode"]
+        validators: list = []
+
+
+class StorageBoxViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = StorageBoxSerializer
+    filterset_fields = ["lab"]
+
+    def get_queryset(self):
+        return selectors.storage_box_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        box = services.storage_box_create(by=self.request.user, **serializer.validated_data)
+        serializer.instance = selectors.storage_box_list(user=self.request.user).get(pk=box.pk)
+
+    @action(detail=True, methods=["get"])
+    def label(self, request, pk=None):
+        return _label_response(self.get_object().barcode, request.query_params.get("kind", "svg"))
+
+
+class CellLineSerializer(serializers.ModelSerializer):
+    lab = LabField()
+
+    class Meta:
+        model = CellLine
+        fields = ["id", "lab", "name", "organism", "biosafety_level", "source", "notes"]
+        validators: list = []
+
+
+class CellLineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = CellLineSerializer
+    filterset_fields = ["lab", "organism", "biosafety_level"]
+
+    def get_queryset(self):
+        return selectors.cell_line_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.cell_line_create(by=self.request.user, **serializer.validated_data)
+
+
+def _ranged(name: str, **kwargs) -> serializers.FloatField:
+    low, high, unit = SEEDING_RANGES[name]
+    message = f"{name} must be between {low:g} and {high:g}{(' ' + unit) if unit else ''}."
+    field = serializers.FloatField(min_value=low, max_value=high, **kwargs)
+    field.error_messages["min_value"] = field.error_messages["max_value"] = message
+    return field
+
+
+class SeedingSerializer(serializers.ModelSerializer):
+    grids = ScopedRelatedField(queryset=Grid.objects.all(), many=True)
+    cell_line = ScopedRelatedField(queryset=CellLine.objects.all())
+    operator = serializers.CharField(source="operator.username", read_only=True)
+    seeded_at = serializers.DateTimeField(required=False)
+    passage = serializers.IntegerField(min_value=0, max_value=200, required=False, allow_null=True)
+    density = _ranged("density", required=False, allow_null=True)
+    incubation_h = _ranged("incubation_h", required=False, allow_null=True)
+    temperature_c = _ranged("temperature_c", required=False)
+    co2_percent = _ranged("co2_percent", required=False)
+    fiducial_size_nm = _ranged("fiducial_size_nm", required=False, allow_null=True)
+
+    class Meta:
+        model = Seeding
+        fields = [
+            "id", "lab", "grids", "cell_line", "passage", "density", "density_unit", "medium",
+            "incubation_h", "temperature_c", "co2_percent", "treatments", "fluorescent_labels",
+            "fiducial_kind", "fiducial_size_nm", "fiducial_dilution", "operator", "seeded_at",
+            "notes", "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["lab", "created_at"]
+
+
+class SeedingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    """Seedings; creating one moves every listed grid registered → seeded (409 if one cannot move)."""
+
+    serializer_class = SeedingSerializer
+    filterset_fields = ["lab", "cell_line"]
+
+    def get_queryset(self):
+        return selectors.seeding_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        seeding = services.seeding_record(grids=data.pop("grids"), cell_line=data.pop("cell_line"), by=self.request.user, **data)
+        serializer.instance = selectors.seeding_list(user=self.request.user).get(pk=seeding.pk)
+
+
+def register(router) -> None:
+    router.register("grid-types", GridTypeViewSet, basename="gridtype")
+    router.register("grid-lots", GridLotViewSet, basename="gridlot")
+    router.register("grids", GridViewSet, basename="grid")
+    router.register("storage-boxes", StorageBoxViewSet, basename="storagebox")
+    router.register("cell-lines", CellLineViewSet, basename="cellline")
+    router.register("seedings", SeedingViewSet, basename="seeding")

@@ -1,0 +1,46 @@
+from django.contrib import messages
+from django.shortcuts import redirect, render
+
+from grids import selectors as grid_selectors
+from lims import permissions, selectors, services
+from lims.errors import DomainError
+from lims.forms import MemberAddForm
+from lims.models import Role
+
+
+def dashboard(request):
+    return render(
+        request,
+        "lims/dashboard.html",
+        {
+            "labs": selectors.lab_list(user=request.user),
+            "state_counts": grid_selectors.grid_state_counts(user=request.user),
+            "recent_transitions": grid_selectors.transition_recent(user=request.user, limit=15),
+        },
+    )
+
+
+def lab_list(request):
+    return render(request, "lims/lab_list.html", {"labs": selectors.lab_list(user=request.user)})
+
+
+def lab_detail(request, pk: int):
+    lab = selectors.lab_get(user=request.user, pk=pk)
+    is_admin = permissions.has_role(request.user, lab, [Role.LAB_ADMIN])
+    form = MemberAddForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            if request.POST.get("remove"):
+                services.membership_remove(lab=lab, username=form.cleaned_data["username"], by=request.user)
+                messages.success(request, f"Removed {form.cleaned_data['username']}.")
+            else:
+                services.membership_add(lab=lab, by=request.user, **form.cleaned_data)
+                messages.success(request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}.")
+            return redirect("lab-detail", pk=lab.pk)
+        except DomainError as error:
+            form.add_error(error.field if error.field in form.fields else None, error.message)
+    return render(
+        request,
+        "lims/lab_detail.html",
+        {"lab": lab, "members": selectors.membership_list(lab=lab), "is_admin": is_admin, "form": form},
+    )

@@ -1,0 +1,2 @@
+app_name = "vitrification"
+urlpatterns: list = []
