@@ -1,0 +1,150 @@
+"""Read queries on checks, images, targets and decisions, shared by pages, the API and the beamtime gate."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
+from django.shortcuts import get_object_or_404
+
+from characterization.models import (
+    Check,
+    CheckImage,
+    CheckStage,
+    ImageKind,
+    MetricsStatus,
+    QCDecision,
+    Target,
+)
+from grids.lifecycle import GridState
+from grids.models import Grid
+from lims import permissions
+
+# Grid states in which a post-vitrification check can still be decided.
+REVIEWABLE_STATES = (GridState.VITRIFIED, GridState.ACCEPTED, GridState.REJECTED)
+
+
+def check_list(*, user, filters: dict | None = None) -> QuerySet[Check]:
+    qs = (
+        permissions.scope(Check.objects.all(), user)
+        .select_related("lab", "grid__lot__grid_type", "operator")
+        .annotate(image_count=Count("images", distinct=True))
+    )
+    filters = filters or {}
+    if grid := filters.get("grid"):
+        qs = qs.filter(grid_id=grid)
+    if stage := filters.get("stage"):
+        qs = qs.filter(stage=stage)
+    return qs
+
+
+def check_get(*, user, pk: int) -> Check:
+    return get_object_or_404(check_list(user=user), pk=pk)
+
+
+def check_image_list(*, user) -> QuerySet[CheckImage]:
+    return permissions.scope(CheckImage.objects.all(), user, "lm_check__lab").select_related(
+        "lm_check__grid__lot__grid_type", "uploaded_by"
+    )
+
+
+def check_image_get(*, user, pk: int) -> CheckImage:
+    return get_object_or_404(check_image_list(user=user), pk=pk)
+
+
+def target_list(*, user) -> QuerySet[Target]:
+    return permissions.scope(Target.objects.all(), user, "image__lm_check__lab").select_related(
+        "image__lm_check__grid__lot__grid_type", "created_by"
+    )
+
+
+def qc_decision_list(*, user) -> QuerySet[QCDecision]:
+    return permissions.scope(QCDecision.objects.all(), user).select_related("grid", "lm_check", "decided_by")
+
+
+def review_queue(*, user) -> QuerySet[Check]:
+    """Post-vitrification checks with no decision yet, on grids that can still be decided; oldest first.
+
+    Only the labs where the user reviews (qc_reviewer or lab_admin; superusers everywhere).
+    """
+    from lims.models import Role
+
+    qs = Check.objects.all()
+    if not getattr(user, "is_superuser", False):
+        qs = qs.filter(lab_id__in=permissions.lab_ids(user, roles=[Role.QC_REVIEWER, Role.LAB_ADMIN]))
+    return (
+        qs.filter(stage=CheckStage.POST_VITRIFICATION, grid__state__in=REVIEWABLE_STATES)
+        .annotate(decided=Exists(QCDecision.objects.filter(lm_check=OuterRef("pk"))))
+        .filter(decided=False)
+        .select_related("lab", "grid__lot__grid_type", "operator")
+        .annotate(image_count=Count("images", distinct=True), target_count=Count("images__targets", distinct=True))
+        .order_by("checked_at", "id")
+    )
+
+
+def grid_checks(*, grid: Grid) -> QuerySet[Check]:
+    """A grid's checks, newest first, with their images (for the grid page and API record)."""
+    return (
+        Check.objects.filter(grid=grid)
+        .select_related("operator")
+        .prefetch_related(Prefetch("images", queryset=CheckImage.objects.order_by("uploaded_at", "id")))
+        .order_by("-checked_at", "-id")
+    )
+
+
+def grid_decisions(*, grid: Grid) -> QuerySet[QCDecision]:
+    """Every decision on the grid, newest first (the first one is in force)."""
+    return QCDecision.objects.filter(grid=grid).select_related("decided_by").order_by("-decided_at", "-id")
+
+
+def _latest_metrics(images, key: str):
+    """The value of metric `key` from the newest finished image that has it."""
+    for image in sorted(images, key=lambda i: (i.uploaded_at, i.pk), reverse=True):
+        if image.metrics_status == MetricsStatus.DONE and image.metrics.get(key) is not None:
+            return image.metrics[key]
+    return None
+
+
+def grid_quality_facts(*, grid: Grid) -> dict:
+    """What the beamtime quality gate needs to know about a grid's light-microscopy QC.
+
+    Returns a dict (values None when unknown):
+
+    - ``post_check_id``: the latest post-vitrification check, and its manual scores
+      ``ice_quality_class`` (1 best … 4 worst), ``cell_integrity`` and ``grid_integrity`` (1 worst … 5 best);
+    - ``pre_check_id``, ``cell_density`` (1–5, 3 = target), ``morphology`` (1–5, 5 best) of the latest
+      pre-vitrification check;
+    - atlas metrics of the latest post-vitrification check's newest analysed atlas image:
+      ``squares_found``, ``intact_fraction`` (0–1), ``contamination_spots``;
+    - image metrics of that check's newest analysed image: ``focus``, ``saturated_fraction``, ``coverage_fraction``;
+    - ``target_count``: targets on the grid's post-vitrification images (all checks);
+      ``calibrated_target_count``: those on a calibrated image (mapped to squares);
+    - ``qc_decision`` ('accepted' | 'rejected' | None), ``qc_decision_id``, ``qc_decided_at``, ``qc_reasons``.
+    """
+    checks = list(grid_checks(grid=grid))
+    post = next((c for c in checks if c.stage == CheckStage.POST_VITRIFICATION), None)
+    pre = next((c for c in checks if c.stage == CheckStage.PRE_VITRIFICATION), None)
+    facts: dict = {
+        "grid_id": grid.pk,
+        "check_count": len(checks),
+        "pre_check_id": pre.pk if pre else None,
+        "cell_density": pre.cell_density if pre else None,
+        "morphology": pre.morphology if pre else None,
+        "post_check_id": post.pk if post else None,
+        "ice_quality_class": post.ice_quality_class if post else None,
+        "cell_integrity": post.cell_integrity if post else None,
+        "grid_integrity": post.grid_integrity if post else None,
+    }
+    post_images = list(post.images.all()) if post else []
+    atlases = [i for i in post_images if i.kind == ImageKind.ATLAS]
+    for key in ("squares_found", "intact_fraction", "contamination_spots"):
+        facts[key] = _latest_metrics(atlases, key)
+    for key in ("focus", "saturated_fraction", "coverage_fraction"):
+        facts[key] = _latest_metrics(post_images, key)
+    targets = Target.objects.filter(image__lm_check__grid=grid, image__lm_check__stage=CheckStage.POST_VITRIFICATION)
+    facts["target_count"] = targets.count()
+    facts["calibrated_target_count"] = targets.filter(image__calibration__isnull=False).count()
+    decision = grid_decisions(grid=grid).first()
+    facts["qc_decision"] = decision.decision if decision else None
+    facts["qc_decision_id"] = decision.pk if decision else None
+    facts["qc_decided_at"] = decision.decided_at if decision else None
+    facts["qc_reasons"] = decision.reasons if decision else None
+    return facts
