@@ -68,7 +68,9 @@ class GridLotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         payload.is_valid(raise_exception=True)
         grids = services.grids_register(lot=lot, by=request.user, **payload.validated_data)
         grids = selectors.grid_list(user=request.user).filter(pk__in=[g.pk for g in grids]).order_by("pk")
-        return Response(GridSerializer(grids, many=True, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        return Response(
+            GridSerializer(grids, many=True, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
 
 
 class GridFilter(django_filters.FilterSet):
@@ -144,7 +146,9 @@ class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
         return GridSerializer
 
     def perform_update(self, serializer):
-        services.grid_update_notes(grid=serializer.instance, notes=serializer.validated_data.get("notes", ""), by=self.request.user)
+        services.grid_update_notes(
+            grid=serializer.instance, notes=serializer.validated_data.get("notes", ""), by=self.request.user
+        )
 
     @action(detail=True, methods=["post"], serializer_class=DiscardSerializer)
     def discard(self, request, pk=None):
@@ -162,7 +166,9 @@ class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
         payload = MoveSerializer(data=request.data, context={"request": request})
         payload.is_valid(raise_exception=True)
         slot = payload.validated_data.get("slot")
-        services.grids_move(grids=[grid], box=payload.validated_data["box"], slots=[slot] if slot else None, by=request.user)
+        services.grids_move(
+            grids=[grid], box=payload.validated_data["box"], slots=[slot] if slot else None, by=request.user
+        )
         return Response(GridSerializer(self.get_queryset().get(pk=grid.pk), context={"request": request}).data)
 
     @action(detail=True, methods=["get"])
@@ -233,10 +239,11 @@ class CellLineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 def _ranged(name: str, **kwargs) -> serializers.FloatField:
     low, high, unit = SEEDING_RANGES[name]
-    message = f"{name} must be between {low:g} and {high:g}{(' ' + unit) if unit else ''}."
-    field = serializers.FloatField(min_value=low, max_value=high, **kwargs)
-    field.error_messages["min_value"] = field.error_messages["max_value"] = message
-    return field
+    # Django's validators format messages with %, so a literal % must be doubled.
+    message = f"{name} must be between {low:g} and {high:g}{(' ' + unit) if unit else ''}.".replace("%", "%%")
+    return serializers.FloatField(
+        min_value=low, max_value=high, error_messages={"min_value": message, "max_value": message}, **kwargs
+    )
 
 
 class SeedingSerializer(serializers.ModelSerializer):
@@ -273,7 +280,9 @@ class SeedingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
-        seeding = services.seeding_record(grids=data.pop("grids"), cell_line=data.pop("cell_line"), by=self.request.user, **data)
+        seeding = services.seeding_record(
+            grids=data.pop("grids"), cell_line=data.pop("cell_line"), by=self.request.user, **data
+        )
         serializer.instance = selectors.seeding_list(user=self.request.user).get(pk=seeding.pk)
 
 

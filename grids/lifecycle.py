@@ -32,8 +32,9 @@ _FORWARD: dict[str, set[str]] = {
     S.VITRIFIED: {S.ACCEPTED, S.REJECTED, S.SCHEDULED},
     S.ACCEPTED: {S.REJECTED, S.SCHEDULED},
     S.REJECTED: {S.ACCEPTED, S.SCHEDULED},
-    # Taken off a sample sheet before shipping: back to the pool of accepted grids.
-    S.SCHEDULED: {S.SHIPPED, S.ACCEPTED},
+    # Taken off a sample sheet before shipping: back to the state it was scheduled from
+    # (vitrified or rejected ones got there through a reviewer's override).
+    S.SCHEDULED: {S.SHIPPED, S.ACCEPTED, S.VITRIFIED, S.REJECTED},
     # Returned from the beamline without being imaged.
     S.SHIPPED: {S.IMAGED, S.SCHEDULED, S.ACCEPTED},
     S.IMAGED: {S.ARCHIVED},

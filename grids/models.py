@@ -93,7 +93,9 @@ class GridLot(models.Model):
             models.CheckConstraint(condition=Q(quantity_left__lte=F("quantity")), name="gridlot_left_le_quantity"),
             models.CheckConstraint(condition=Q(quantity_left__gte=0), name="gridlot_left_nonnegative"),
             models.CheckConstraint(
-                condition=Q(expires_on__isnull=True) | Q(received_on__isnull=True) | Q(expires_on__gte=F("received_on")),
+                condition=Q(expires_on__isnull=True)
+                | Q(received_on__isnull=True)
+                | Q(expires_on__gte=F("received_on")),
                 name="gridlot_expiry_after_receipt",
             ),
         ]

@@ -57,7 +57,11 @@ def grids_by_ids(*, user, ids) -> list[Grid]:
 
 def grid_state_counts(*, user) -> list[tuple[str, str, int]]:
     counts = dict(
-        permissions.scope(Grid.objects.all(), user).order_by().values("state").annotate(n=Count("id")).values_list("state", "n")
+        permissions.scope(Grid.objects.all(), user)
+        .order_by()
+        .values("state")
+        .annotate(n=Count("id"))
+        .values_list("state", "n")
     )
     return [(state.value, state.label, counts.get(state.value, 0)) for state in GridState]
 
@@ -119,9 +123,7 @@ def grid_lot_list(*, user) -> QuerySet[GridLot]:
 
 
 def storage_box_list(*, user) -> QuerySet[StorageBox]:
-    return permissions.scope(StorageBox.objects.all(), user).select_related("lab").annotate(
-        used=Count("grids")
-    )
+    return permissions.scope(StorageBox.objects.all(), user).select_related("lab").annotate(used=Count("grids"))
 
 
 def cell_line_list(*, user) -> QuerySet[CellLine]:

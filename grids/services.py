@@ -106,7 +106,9 @@ def grids_register(*, lot: GridLot, count: int, by, box: StorageBox | None = Non
             grid.save()
         GridTransition.objects.bulk_create(
             [
-                GridTransition(grid=g, from_state="", to_state=GridState.REGISTERED, by=by, cause=f"lot {lot.lot_number}")
+                GridTransition(
+                    grid=g, from_state="", to_state=GridState.REGISTERED, by=by, cause=f"lot {lot.lot_number}"
+                )
                 for g in grids
             ]
         )
@@ -118,19 +120,26 @@ def grids_register(*, lot: GridLot, count: int, by, box: StorageBox | None = Non
 # --- the lifecycle ---------------------------------------------------------------------------
 
 
-def grid_transition(*, grid: Grid, to_state: str, by, reason: str = "", cause: str = "") -> Grid:
+def grid_transition(
+    *, grid: Grid, to_state: str, by, reason: str = "", cause: str = "", authorized: bool = False
+) -> Grid:
     """Move one grid to `to_state`, or refuse with ConflictError and change nothing."""
-    return grids_transition(grids=[grid], to_state=to_state, by=by, reason=reason, cause=cause)[0]
+    return grids_transition(grids=[grid], to_state=to_state, by=by, reason=reason, cause=cause, authorized=authorized)[
+        0
+    ]
 
 
 def grids_transition(
-    *, grids: Sequence[Grid], to_state: str, by, reason: str = "", cause: str = ""
+    *, grids: Sequence[Grid], to_state: str, by, reason: str = "", cause: str = "", authorized: bool = False
 ) -> list[Grid]:
     """Move every grid to `to_state` in one transaction; if any move is illegal, none happens.
 
     The one place that changes a grid's state. Rows are locked (SELECT … FOR UPDATE; SQLite takes
     the write lock at BEGIN) and the state re-read, so concurrent moves cannot both pass the check.
     Each move writes a GridTransition (from, to, who, when, why).
+
+    `authorized=True` says the calling service has checked that `by` may act on these grids by
+    another right than lab membership (facility staff receiving a shipment); the map still applies.
     """
     if to_state not in GridState.values:
         raise DomainError(f"Unknown state {to_state!r}; states are: {', '.join(GridState.values)}.")
@@ -146,7 +155,8 @@ def grids_transition(
         refused = []
         for pk in ids:
             current = locked[pk]
-            permissions.require_member(by, current.lab_id)
+            if not authorized:
+                permissions.require_member(by, current.lab_id)
             if not lifecycle.can_move(current.state, to_state):
                 refused.append(f"{current.barcode}: {lifecycle.refusal(current.state, to_state)}")
         if refused:
@@ -156,7 +166,9 @@ def grids_transition(
         for pk in ids:
             current = locked[pk]
             moves.append(
-                GridTransition(grid=current, from_state=current.state, to_state=to_state, by=by, reason=reason, cause=cause)
+                GridTransition(
+                    grid=current, from_state=current.state, to_state=to_state, by=by, reason=reason, cause=cause
+                )
             )
             current.state = to_state
             if to_state == GridState.DISCARDED:
@@ -202,9 +214,7 @@ def storage_box_create(*, lab: Lab, name: str, capacity: int, by, location: str 
     return box
 
 
-def grids_move(
-    *, grids: Sequence[Grid], box: StorageBox | None, by, slots: Sequence[int] | None = None
-) -> list[Grid]:
+def grids_move(*, grids: Sequence[Grid], box: StorageBox | None, by, slots: Sequence[int] | None = None) -> list[Grid]:
     """Put many grids into a box in one action (given slots, or the lowest free ones); box=None
     takes them out of storage. All or nothing: a taken slot or a full box moves no grid."""
     ids = [g.pk for g in grids]
@@ -240,7 +250,9 @@ def grids_move(
                 raise DomainError("Two grids cannot share a slot.", field="slots")
             for slot in slots:
                 if not 1 <= slot <= box.capacity:
-                    raise DomainError(f"Slot {slot} does not exist: box {box.name} has slots 1–{box.capacity}.", field="slots")
+                    raise DomainError(
+                        f"Slot {slot} does not exist: box {box.name} has slots 1–{box.capacity}.", field="slots"
+                    )
                 if slot in occupied:
                     raise ConflictError(f"Slot {slot} of box {box.name} holds {occupied[slot]}.", field="slots")
         # Clear first so grids swapping slots within the box never collide on the unique constraint.
@@ -260,7 +272,9 @@ def cell_line_create(
     *, lab: Lab, name: str, organism: str, by, biosafety_level: int = 1, source: str = "", notes: str = ""
 ) -> CellLine:
     permissions.require_member(by, lab)
-    line = CellLine(lab=lab, name=name.strip(), organism=organism, biosafety_level=biosafety_level, source=source, notes=notes)
+    line = CellLine(
+        lab=lab, name=name.strip(), organism=organism, biosafety_level=biosafety_level, source=source, notes=notes
+    )
     _validated(line)
     try:
         with transaction.atomic():

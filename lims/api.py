@@ -66,9 +66,7 @@ class LabSerializer(serializers.ModelSerializer):
         return permissions.lab_roles(self.context["request"].user).get(lab.pk)
 
 
-class LabViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
-):
+class LabViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
     """Labs the user belongs to. Creating a lab makes its creator the lab admin."""
 
     serializer_class = LabSerializer

@@ -7,6 +7,7 @@ LIMS_PRODUCTION=1 switches on the HTTPS and cookie hardening that `check --deplo
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -108,6 +109,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # Tests use a file (one per process), not shared-cache memory, so threads in race tests see
+    # the real SQLite locking the app runs on.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+
+if test_name := env_str("DATABASE_TEST_NAME", ""):
+    # Lets two suites share one PostgreSQL server without sharing a test database.
+    DATABASES["default"]["TEST"] = {"NAME": test_name}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -129,6 +137,10 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Without collectstatic (development, tests) WhiteNoise serves straight from the app folders.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Uploads above this stay on disk while they stream in instead of in memory.
@@ -163,6 +175,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Grids, seeding, vitrification, checks, beamtime and reconstruction for cryo-SXT labs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"GridStateEnum": "grids.lifecycle.GridState"},
 }
 
 # Celery: JSON only; a job is acknowledged after it ran, so a crashed worker's job is redelivered.

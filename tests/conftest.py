@@ -78,3 +78,69 @@ def web(client, member):
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker (a separate process) on the test database, when LIMS_REAL_WORKER=1.
+
+    .ci/run sets it with a Redis broker and PostgreSQL; without it tasks run eagerly in-process and
+    this fixture yields None. Tests that use it need `@pytest.mark.django_db(transaction=True)` so
+    the worker sees their rows.
+    """
+    if not REAL_WORKER:
+        yield None
+        return
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    env = dict(os.environ)
+    if settings_dict["ENGINE"].endswith("postgresql"):
+        env["DATABASE_URL"] = (
+            f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST'] or '127.0.0.1'}:"
+            f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+        )
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{settings_dict['NAME']}"
+    root = Path(__file__).resolve().parent.parent
+    log = root / "var" / "test-worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "lims", "worker", "--loglevel=INFO", "--concurrency=2",
+             "--without-gossip", "--without-mingle", "--pool=prefork"],
+            cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while "ready." not in log.read_text():
+        if worker.poll() is not None or time.monotonic() > deadline:
+            worker.kill()
+            raise RuntimeError(f"The Celery worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.3)
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+@pytest.fixture
+def wait_for():
+    """Poll a condition (a real worker runs tasks asynchronously); fail with `what` after `timeout`."""
+    import time
+
+    def wait(condition, *, what: str, timeout: float = 60.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = condition()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise AssertionError(f"Timed out after {timeout:.0f} s waiting for {what}")
+
+    return wait

@@ -81,7 +81,15 @@ def make_grids(*, lab, user, count: int = 3, state: str = "registered", lot=None
 
     lot = lot or GridLotFactory(lab=lab, created_by=user, quantity=max(25, count))
     grids = grid_services.grids_register(lot=lot, count=count, by=user)
-    path = [GridState.SEEDED, GridState.VITRIFIED, GridState.ACCEPTED, GridState.SCHEDULED, GridState.SHIPPED, GridState.IMAGED, GridState.ARCHIVED]
+    path = [
+        GridState.SEEDED,
+        GridState.VITRIFIED,
+        GridState.ACCEPTED,
+        GridState.SCHEDULED,
+        GridState.SHIPPED,
+        GridState.IMAGED,
+        GridState.ARCHIVED,
+    ]
     if state == GridState.REJECTED:
         path = [GridState.SEEDED, GridState.VITRIFIED, GridState.REJECTED]
     if state == GridState.DISCARDED:

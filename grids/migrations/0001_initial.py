@@ -8,372 +8,995 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('lims', '0001_initial'),
+        ("lims", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CellLine',
+            name="CellLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('organism', models.CharField(max_length=120)),
-                ('biosafety_level', models.PositiveSmallIntegerField(choices=[(1, 'BSL-1'), (2, 'BSL-2'), (3, 'BSL-3'), (4, 'BSL-4')], default=1)),
-                ('source', models.CharField(blank=True, help_text='e.g. ATCC CCL-2, or the lab it came from', max_length=200)),
-                ('notes', models.TextField(blank=True)),
-                ('lab', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cell_lines', to='lims.lab')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                ("organism", models.CharField(max_length=120)),
+                (
+                    "biosafety_level",
+                    models.PositiveSmallIntegerField(
+                        choices=[(1, "BSL-1"), (2, "BSL-2"), (3, "BSL-3"), (4, "BSL-4")], default=1
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(blank=True, help_text="e.g. ATCC CCL-2, or the lab it came from", max_length=200),
+                ),
+                ("notes", models.TextField(blank=True)),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="cell_lines", to="lims.lab"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='GridLot',
+            name="GridLot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('vendor', models.CharField(blank=True, max_length=120)),
-                ('lot_number', models.CharField(max_length=80)),
-                ('received_on', models.DateField(blank=True, null=True)),
-                ('expires_on', models.DateField(blank=True, null=True)),
-                ('quantity', models.PositiveIntegerField(help_text='Grids in the lot when received')),
-                ('quantity_left', models.PositiveIntegerField(help_text='Grids not yet registered')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lab', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='grid_lots', to='lims.lab')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("vendor", models.CharField(blank=True, max_length=120)),
+                ("lot_number", models.CharField(max_length=80)),
+                ("received_on", models.DateField(blank=True, null=True)),
+                ("expires_on", models.DateField(blank=True, null=True)),
+                ("quantity", models.PositiveIntegerField(help_text="Grids in the lot when received")),
+                ("quantity_left", models.PositiveIntegerField(help_text="Grids not yet registered")),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="grid_lots", to="lims.lab"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Grid',
+            name="Grid",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('barcode', models.CharField(max_length=40, unique=True)),
-                ('state', models.CharField(choices=[('registered', 'Registered'), ('seeded', 'Seeded'), ('vitrified', 'Vitrified'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('scheduled', 'Scheduled'), ('shipped', 'Shipped'), ('imaged', 'Imaged'), ('archived', 'Archived'), ('discarded', 'Discarded')], default='registered', max_length=20)),
-                ('slot', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('notes', models.TextField(blank=True)),
-                ('registered_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('lab', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='grids', to='lims.lab')),
-                ('registered_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lot', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='grids', to='grids.gridlot')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("barcode", models.CharField(max_length=40, unique=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("registered", "Registered"),
+                            ("seeded", "Seeded"),
+                            ("vitrified", "Vitrified"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("scheduled", "Scheduled"),
+                            ("shipped", "Shipped"),
+                            ("imaged", "Imaged"),
+                            ("archived", "Archived"),
+                            ("discarded", "Discarded"),
+                        ],
+                        default="registered",
+                        max_length=20,
+                    ),
+                ),
+                ("slot", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("notes", models.TextField(blank=True)),
+                ("registered_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "lab",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="grids", to="lims.lab"),
+                ),
+                (
+                    "registered_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="grids", to="grids.gridlot"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-registered_at', '-id'],
+                "ordering": ["-registered_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='GridTransition',
+            name="GridTransition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('from_state', models.CharField(blank=True, choices=[('registered', 'Registered'), ('seeded', 'Seeded'), ('vitrified', 'Vitrified'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('scheduled', 'Scheduled'), ('shipped', 'Shipped'), ('imaged', 'Imaged'), ('archived', 'Archived'), ('discarded', 'Discarded')], max_length=20)),
-                ('to_state', models.CharField(choices=[('registered', 'Registered'), ('seeded', 'Seeded'), ('vitrified', 'Vitrified'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('scheduled', 'Scheduled'), ('shipped', 'Shipped'), ('imaged', 'Imaged'), ('archived', 'Archived'), ('discarded', 'Discarded')], max_length=20)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('reason', models.TextField(blank=True)),
-                ('cause', models.CharField(blank=True, max_length=120)),
-                ('by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('grid', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='transitions', to='grids.grid')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "from_state",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("registered", "Registered"),
+                            ("seeded", "Seeded"),
+                            ("vitrified", "Vitrified"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("scheduled", "Scheduled"),
+                            ("shipped", "Shipped"),
+                            ("imaged", "Imaged"),
+                            ("archived", "Archived"),
+                            ("discarded", "Discarded"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "to_state",
+                    models.CharField(
+                        choices=[
+                            ("registered", "Registered"),
+                            ("seeded", "Seeded"),
+                            ("vitrified", "Vitrified"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("scheduled", "Scheduled"),
+                            ("shipped", "Shipped"),
+                            ("imaged", "Imaged"),
+                            ("archived", "Archived"),
+                            ("discarded", "Discarded"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                ("reason", models.TextField(blank=True)),
+                ("cause", models.CharField(blank=True, max_length=120)),
+                (
+                    "by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "grid",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="transitions", to="grids.grid"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='GridType',
+            name="GridType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120, unique=True)),
-                ('vendor', models.CharField(max_length=120)),
-                ('material', models.CharField(choices=[('gold', 'Gold'), ('copper', 'Copper'), ('nickel', 'Nickel'), ('molybdenum', 'Molybdenum'), ('titanium', 'Titanium'), ('silicon_nitride', 'Silicon nitride')], max_length=20)),
-                ('mesh', models.PositiveIntegerField(blank=True, help_text='Lines per inch; empty for a slotted grid.', null=True)),
-                ('support_film', models.CharField(blank=True, help_text='e.g. holey carbon, formvar, none', max_length=120)),
-                ('hole_pattern', models.CharField(blank=True, help_text='e.g. R2/2 (2 µm holes, 2 µm apart)', max_length=60)),
-                ('finder_rows', models.JSONField(default=list, help_text='Row labels top to bottom, e.g. A…J')),
-                ('finder_columns', models.JSONField(default=list, help_text='Column labels left to right, e.g. 1…10')),
-                ('square_pitch_um', models.FloatField(help_text='Centre-to-centre distance of neighbouring squares (µm)', validators=[django.core.validators.MinValueValidator(1.0)])),
-                ('diameter_mm', models.FloatField(default=3.05, validators=[django.core.validators.MinValueValidator(1.0), django.core.validators.MaxValueValidator(10.0)])),
-                ('notes', models.TextField(blank=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=120, unique=True)),
+                ("vendor", models.CharField(max_length=120)),
+                (
+                    "material",
+                    models.CharField(
+                        choices=[
+                            ("gold", "Gold"),
+                            ("copper", "Copper"),
+                            ("nickel", "Nickel"),
+                            ("molybdenum", "Molybdenum"),
+                            ("titanium", "Titanium"),
+                            ("silicon_nitride", "Silicon nitride"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "mesh",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="Lines per inch; empty for a slotted grid.", null=True
+                    ),
+                ),
+                (
+                    "support_film",
+                    models.CharField(blank=True, help_text="e.g. holey carbon, formvar, none", max_length=120),
+                ),
+                (
+                    "hole_pattern",
+                    models.CharField(blank=True, help_text="e.g. R2/2 (2 µm holes, 2 µm apart)", max_length=60),
+                ),
+                ("finder_rows", models.JSONField(default=list, help_text="Row labels top to bottom, e.g. A…J")),
+                ("finder_columns", models.JSONField(default=list, help_text="Column labels left to right, e.g. 1…10")),
+                (
+                    "square_pitch_um",
+                    models.FloatField(
+                        help_text="Centre-to-centre distance of neighbouring squares (µm)",
+                        validators=[django.core.validators.MinValueValidator(1.0)],
+                    ),
+                ),
+                (
+                    "diameter_mm",
+                    models.FloatField(
+                        default=3.05,
+                        validators=[
+                            django.core.validators.MinValueValidator(1.0),
+                            django.core.validators.MaxValueValidator(10.0),
+                        ],
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
             ],
             options={
-                'ordering': ['name'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('material__in', ['gold', 'copper', 'nickel', 'molybdenum', 'titanium', 'silicon_nitride'])), name='gridtype_material_valid'), models.CheckConstraint(condition=models.Q(('square_pitch_um__gt', 0)), name='gridtype_pitch_positive')],
-            },
-        ),
-        migrations.AddField(
-            model_name='gridlot',
-            name='grid_type',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lots', to='grids.gridtype'),
-        ),
-        migrations.CreateModel(
-            name='HistoricalCellLine',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('organism', models.CharField(max_length=120)),
-                ('biosafety_level', models.PositiveSmallIntegerField(choices=[(1, 'BSL-1'), (2, 'BSL-2'), (3, 'BSL-3'), (4, 'BSL-4')], default=1)),
-                ('source', models.CharField(blank=True, help_text='e.g. ATCC CCL-2, or the lab it came from', max_length=200)),
-                ('notes', models.TextField(blank=True)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lab', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lims.lab')),
-            ],
-            options={
-                'verbose_name': 'historical cell line',
-                'verbose_name_plural': 'historical cell lines',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='HistoricalGridLot',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('vendor', models.CharField(blank=True, max_length=120)),
-                ('lot_number', models.CharField(max_length=80)),
-                ('received_on', models.DateField(blank=True, null=True)),
-                ('expires_on', models.DateField(blank=True, null=True)),
-                ('quantity', models.PositiveIntegerField(help_text='Grids in the lot when received')),
-                ('quantity_left', models.PositiveIntegerField(help_text='Grids not yet registered')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('created_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('grid_type', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='grids.gridtype')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lab', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lims.lab')),
-            ],
-            options={
-                'verbose_name': 'historical grid lot',
-                'verbose_name_plural': 'historical grid lots',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='HistoricalSeeding',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('passage', models.PositiveIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(200)])),
-                ('density', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1000000000.0)])),
-                ('density_unit', models.CharField(choices=[('cells/mL', 'cells/mL'), ('cells/cm2', 'cells/cm²'), ('cells/grid', 'cells/grid')], default='cells/mL', max_length=12)),
-                ('medium', models.CharField(blank=True, help_text='e.g. DMEM + 10% FBS', max_length=200)),
-                ('incubation_h', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(720)])),
-                ('temperature_c', models.FloatField(default=37.0, validators=[django.core.validators.MinValueValidator(4), django.core.validators.MaxValueValidator(45)])),
-                ('co2_percent', models.FloatField(default=5.0, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(20)])),
-                ('treatments', models.TextField(blank=True, help_text='Drugs, infections, starvation… with concentrations and times')),
-                ('fluorescent_labels', models.CharField(blank=True, help_text='e.g. MitoTracker Red, Hoechst', max_length=300)),
-                ('fiducial_kind', models.CharField(blank=True, choices=[('', 'None'), ('gold', 'Gold nanoparticles'), ('gold_bsa', 'BSA-coated gold'), ('gold_protein_a', 'Protein-A gold'), ('polystyrene', 'Polystyrene beads')], default='', max_length=20)),
-                ('fiducial_size_nm', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1000)])),
-                ('fiducial_dilution', models.CharField(blank=True, help_text='e.g. 1:10', max_length=40)),
-                ('seeded_at', models.DateTimeField()),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('cell_line', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='grids.cellline')),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lab', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lims.lab')),
-                ('operator', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-            ],
-            options={
-                'verbose_name': 'historical seeding',
-                'verbose_name_plural': 'historical seedings',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='HistoricalStorageBox',
-            fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('name', models.CharField(max_length=80)),
-                ('barcode', models.CharField(db_index=True, max_length=40)),
-                ('capacity', models.PositiveSmallIntegerField(default=4, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(500)])),
-                ('location', models.CharField(blank=True, help_text='Dewar, cane, position', max_length=200)),
-                ('created_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lab', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lims.lab')),
-            ],
-            options={
-                'verbose_name': 'historical storage box',
-                'verbose_name_plural': 'historical storage boxes',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
-            },
-            bases=(simple_history.models.HistoricalChanges, models.Model),
-        ),
-        migrations.CreateModel(
-            name='SeededGrid',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('grid', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='seeded', to='grids.grid')),
-            ],
-        ),
-        migrations.CreateModel(
-            name='Seeding',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('passage', models.PositiveIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(200)])),
-                ('density', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(1000000000.0)])),
-                ('density_unit', models.CharField(choices=[('cells/mL', 'cells/mL'), ('cells/cm2', 'cells/cm²'), ('cells/grid', 'cells/grid')], default='cells/mL', max_length=12)),
-                ('medium', models.CharField(blank=True, help_text='e.g. DMEM + 10% FBS', max_length=200)),
-                ('incubation_h', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(720)])),
-                ('temperature_c', models.FloatField(default=37.0, validators=[django.core.validators.MinValueValidator(4), django.core.validators.MaxValueValidator(45)])),
-                ('co2_percent', models.FloatField(default=5.0, validators=[django.core.validators.MinValueValidator(0), django.core.validators.MaxValueValidator(20)])),
-                ('treatments', models.TextField(blank=True, help_text='Drugs, infections, starvation… with concentrations and times')),
-                ('fluorescent_labels', models.CharField(blank=True, help_text='e.g. MitoTracker Red, Hoechst', max_length=300)),
-                ('fiducial_kind', models.CharField(blank=True, choices=[('', 'None'), ('gold', 'Gold nanoparticles'), ('gold_bsa', 'BSA-coated gold'), ('gold_protein_a', 'Protein-A gold'), ('polystyrene', 'Polystyrene beads')], default='', max_length=20)),
-                ('fiducial_size_nm', models.FloatField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1000)])),
-                ('fiducial_dilution', models.CharField(blank=True, help_text='e.g. 1:10', max_length=40)),
-                ('seeded_at', models.DateTimeField()),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('cell_line', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='seedings', to='grids.cellline')),
-                ('grids', models.ManyToManyField(related_name='seedings', through='grids.SeededGrid', to='grids.grid')),
-                ('lab', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='seedings', to='lims.lab')),
-                ('operator', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-            ],
-            options={
-                'ordering': ['-seeded_at', '-id'],
+                "ordering": ["name"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("material__in", ["gold", "copper", "nickel", "molybdenum", "titanium", "silicon_nitride"])
+                        ),
+                        name="gridtype_material_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("square_pitch_um__gt", 0)), name="gridtype_pitch_positive"
+                    ),
+                ],
             },
         ),
         migrations.AddField(
-            model_name='seededgrid',
-            name='seeding',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to='grids.seeding'),
+            model_name="gridlot",
+            name="grid_type",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="lots", to="grids.gridtype"
+            ),
         ),
         migrations.CreateModel(
-            name='StorageBox',
+            name="HistoricalCellLine",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=80)),
-                ('barcode', models.CharField(max_length=40, unique=True)),
-                ('capacity', models.PositiveSmallIntegerField(default=4, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(500)])),
-                ('location', models.CharField(blank=True, help_text='Dewar, cane, position', max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('lab', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='storage_boxes', to='lims.lab')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("name", models.CharField(max_length=120)),
+                ("organism", models.CharField(max_length=120)),
+                (
+                    "biosafety_level",
+                    models.PositiveSmallIntegerField(
+                        choices=[(1, "BSL-1"), (2, "BSL-2"), (3, "BSL-3"), (4, "BSL-4")], default=1
+                    ),
+                ),
+                (
+                    "source",
+                    models.CharField(blank=True, help_text="e.g. ATCC CCL-2, or the lab it came from", max_length=200),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lims.lab",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'storage boxes',
-                'ordering': ['lab', 'name'],
+                "verbose_name": "historical cell line",
+                "verbose_name_plural": "historical cell lines",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="HistoricalGridLot",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("vendor", models.CharField(blank=True, max_length=120)),
+                ("lot_number", models.CharField(max_length=80)),
+                ("received_on", models.DateField(blank=True, null=True)),
+                ("expires_on", models.DateField(blank=True, null=True)),
+                ("quantity", models.PositiveIntegerField(help_text="Grids in the lot when received")),
+                ("quantity_left", models.PositiveIntegerField(help_text="Grids not yet registered")),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "grid_type",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="grids.gridtype",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lims.lab",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical grid lot",
+                "verbose_name_plural": "historical grid lots",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="HistoricalSeeding",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                (
+                    "passage",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(200),
+                        ],
+                    ),
+                ),
+                (
+                    "density",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(1000000000.0),
+                        ],
+                    ),
+                ),
+                (
+                    "density_unit",
+                    models.CharField(
+                        choices=[("cells/mL", "cells/mL"), ("cells/cm2", "cells/cm²"), ("cells/grid", "cells/grid")],
+                        default="cells/mL",
+                        max_length=12,
+                    ),
+                ),
+                ("medium", models.CharField(blank=True, help_text="e.g. DMEM + 10% FBS", max_length=200)),
+                (
+                    "incubation_h",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(720),
+                        ],
+                    ),
+                ),
+                (
+                    "temperature_c",
+                    models.FloatField(
+                        default=37.0,
+                        validators=[
+                            django.core.validators.MinValueValidator(4),
+                            django.core.validators.MaxValueValidator(45),
+                        ],
+                    ),
+                ),
+                (
+                    "co2_percent",
+                    models.FloatField(
+                        default=5.0,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(20),
+                        ],
+                    ),
+                ),
+                (
+                    "treatments",
+                    models.TextField(
+                        blank=True, help_text="Drugs, infections, starvation… with concentrations and times"
+                    ),
+                ),
+                (
+                    "fluorescent_labels",
+                    models.CharField(blank=True, help_text="e.g. MitoTracker Red, Hoechst", max_length=300),
+                ),
+                (
+                    "fiducial_kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "None"),
+                            ("gold", "Gold nanoparticles"),
+                            ("gold_bsa", "BSA-coated gold"),
+                            ("gold_protein_a", "Protein-A gold"),
+                            ("polystyrene", "Polystyrene beads"),
+                        ],
+                        default="",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "fiducial_size_nm",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1000),
+                        ],
+                    ),
+                ),
+                ("fiducial_dilution", models.CharField(blank=True, help_text="e.g. 1:10", max_length=40)),
+                ("seeded_at", models.DateTimeField()),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "cell_line",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="grids.cellline",
+                    ),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lims.lab",
+                    ),
+                ),
+                (
+                    "operator",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical seeding",
+                "verbose_name_plural": "historical seedings",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="HistoricalStorageBox",
+            fields=[
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("name", models.CharField(max_length=80)),
+                ("barcode", models.CharField(db_index=True, max_length=40)),
+                (
+                    "capacity",
+                    models.PositiveSmallIntegerField(
+                        default=4,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(500),
+                        ],
+                    ),
+                ),
+                ("location", models.CharField(blank=True, help_text="Dewar, cane, position", max_length=200)),
+                ("created_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lims.lab",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name": "historical storage box",
+                "verbose_name_plural": "historical storage boxes",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
+            },
+            bases=(simple_history.models.HistoricalChanges, models.Model),
+        ),
+        migrations.CreateModel(
+            name="SeededGrid",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "grid",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="seeded", to="grids.grid"
+                    ),
+                ),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Seeding",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "passage",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(200),
+                        ],
+                    ),
+                ),
+                (
+                    "density",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(1000000000.0),
+                        ],
+                    ),
+                ),
+                (
+                    "density_unit",
+                    models.CharField(
+                        choices=[("cells/mL", "cells/mL"), ("cells/cm2", "cells/cm²"), ("cells/grid", "cells/grid")],
+                        default="cells/mL",
+                        max_length=12,
+                    ),
+                ),
+                ("medium", models.CharField(blank=True, help_text="e.g. DMEM + 10% FBS", max_length=200)),
+                (
+                    "incubation_h",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(720),
+                        ],
+                    ),
+                ),
+                (
+                    "temperature_c",
+                    models.FloatField(
+                        default=37.0,
+                        validators=[
+                            django.core.validators.MinValueValidator(4),
+                            django.core.validators.MaxValueValidator(45),
+                        ],
+                    ),
+                ),
+                (
+                    "co2_percent",
+                    models.FloatField(
+                        default=5.0,
+                        validators=[
+                            django.core.validators.MinValueValidator(0),
+                            django.core.validators.MaxValueValidator(20),
+                        ],
+                    ),
+                ),
+                (
+                    "treatments",
+                    models.TextField(
+                        blank=True, help_text="Drugs, infections, starvation… with concentrations and times"
+                    ),
+                ),
+                (
+                    "fluorescent_labels",
+                    models.CharField(blank=True, help_text="e.g. MitoTracker Red, Hoechst", max_length=300),
+                ),
+                (
+                    "fiducial_kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "None"),
+                            ("gold", "Gold nanoparticles"),
+                            ("gold_bsa", "BSA-coated gold"),
+                            ("gold_protein_a", "Protein-A gold"),
+                            ("polystyrene", "Polystyrene beads"),
+                        ],
+                        default="",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "fiducial_size_nm",
+                    models.FloatField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1000),
+                        ],
+                    ),
+                ),
+                ("fiducial_dilution", models.CharField(blank=True, help_text="e.g. 1:10", max_length=40)),
+                ("seeded_at", models.DateTimeField()),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "cell_line",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="seedings", to="grids.cellline"
+                    ),
+                ),
+                ("grids", models.ManyToManyField(related_name="seedings", through="grids.SeededGrid", to="grids.grid")),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="seedings", to="lims.lab"
+                    ),
+                ),
+                (
+                    "operator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+            ],
+            options={
+                "ordering": ["-seeded_at", "-id"],
+            },
+        ),
+        migrations.AddField(
+            model_name="seededgrid",
+            name="seeding",
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, to="grids.seeding"),
+        ),
+        migrations.CreateModel(
+            name="StorageBox",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=80)),
+                ("barcode", models.CharField(max_length=40, unique=True)),
+                (
+                    "capacity",
+                    models.PositiveSmallIntegerField(
+                        default=4,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(500),
+                        ],
+                    ),
+                ),
+                ("location", models.CharField(blank=True, help_text="Dewar, cane, position", max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="storage_boxes", to="lims.lab"
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name_plural": "storage boxes",
+                "ordering": ["lab", "name"],
             },
         ),
         migrations.CreateModel(
-            name='HistoricalGrid',
+            name="HistoricalGrid",
             fields=[
-                ('id', models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name='ID')),
-                ('barcode', models.CharField(db_index=True, max_length=40)),
-                ('state', models.CharField(choices=[('registered', 'Registered'), ('seeded', 'Seeded'), ('vitrified', 'Vitrified'), ('accepted', 'Accepted'), ('rejected', 'Rejected'), ('scheduled', 'Scheduled'), ('shipped', 'Shipped'), ('imaged', 'Imaged'), ('archived', 'Archived'), ('discarded', 'Discarded')], default='registered', max_length=20)),
-                ('slot', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('notes', models.TextField(blank=True)),
-                ('registered_at', models.DateTimeField(blank=True, editable=False)),
-                ('history_id', models.AutoField(primary_key=True, serialize=False)),
-                ('history_date', models.DateTimeField(db_index=True)),
-                ('history_change_reason', models.CharField(max_length=100, null=True)),
-                ('history_type', models.CharField(choices=[('+', 'Created'), ('~', 'Changed'), ('-', 'Deleted')], max_length=1)),
-                ('history_user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('lab', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='lims.lab')),
-                ('lot', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='grids.gridlot')),
-                ('registered_by', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('box', models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='grids.storagebox')),
+                ("id", models.BigIntegerField(auto_created=True, blank=True, db_index=True, verbose_name="ID")),
+                ("barcode", models.CharField(db_index=True, max_length=40)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("registered", "Registered"),
+                            ("seeded", "Seeded"),
+                            ("vitrified", "Vitrified"),
+                            ("accepted", "Accepted"),
+                            ("rejected", "Rejected"),
+                            ("scheduled", "Scheduled"),
+                            ("shipped", "Shipped"),
+                            ("imaged", "Imaged"),
+                            ("archived", "Archived"),
+                            ("discarded", "Discarded"),
+                        ],
+                        default="registered",
+                        max_length=20,
+                    ),
+                ),
+                ("slot", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("notes", models.TextField(blank=True)),
+                ("registered_at", models.DateTimeField(blank=True, editable=False)),
+                ("history_id", models.AutoField(primary_key=True, serialize=False)),
+                ("history_date", models.DateTimeField(db_index=True)),
+                ("history_change_reason", models.CharField(max_length=100, null=True)),
+                (
+                    "history_type",
+                    models.CharField(choices=[("+", "Created"), ("~", "Changed"), ("-", "Deleted")], max_length=1),
+                ),
+                (
+                    "history_user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "lab",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="lims.lab",
+                    ),
+                ),
+                (
+                    "lot",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="grids.gridlot",
+                    ),
+                ),
+                (
+                    "registered_by",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "box",
+                    models.ForeignKey(
+                        blank=True,
+                        db_constraint=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="grids.storagebox",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'historical grid',
-                'verbose_name_plural': 'historical grids',
-                'ordering': ('-history_date', '-history_id'),
-                'get_latest_by': ('history_date', 'history_id'),
+                "verbose_name": "historical grid",
+                "verbose_name_plural": "historical grids",
+                "ordering": ("-history_date", "-history_id"),
+                "get_latest_by": ("history_date", "history_id"),
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
         migrations.AddField(
-            model_name='grid',
-            name='box',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='grids', to='grids.storagebox'),
+            model_name="grid",
+            name="box",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="grids",
+                to="grids.storagebox",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='cellline',
-            constraint=models.UniqueConstraint(fields=('lab', 'name'), name='cellline_unique_name'),
+            model_name="cellline",
+            constraint=models.UniqueConstraint(fields=("lab", "name"), name="cellline_unique_name"),
         ),
         migrations.AddConstraint(
-            model_name='cellline',
-            constraint=models.CheckConstraint(condition=models.Q(('biosafety_level__gte', 1), ('biosafety_level__lte', 4)), name='cellline_bsl'),
+            model_name="cellline",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("biosafety_level__gte", 1), ("biosafety_level__lte", 4)), name="cellline_bsl"
+            ),
         ),
         migrations.AddIndex(
-            model_name='gridtransition',
-            index=models.Index(fields=['grid', 'at'], name='grids_gridt_grid_id_cbcd81_idx'),
+            model_name="gridtransition",
+            index=models.Index(fields=["grid", "at"], name="grids_gridt_grid_id_cbcd81_idx"),
         ),
         migrations.AddConstraint(
-            model_name='gridlot',
-            constraint=models.UniqueConstraint(fields=('lab', 'grid_type', 'lot_number'), name='gridlot_unique_number'),
+            model_name="gridlot",
+            constraint=models.UniqueConstraint(fields=("lab", "grid_type", "lot_number"), name="gridlot_unique_number"),
         ),
         migrations.AddConstraint(
-            model_name='gridlot',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity_left__lte', models.F('quantity'))), name='gridlot_left_le_quantity'),
+            model_name="gridlot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity_left__lte", models.F("quantity"))), name="gridlot_left_le_quantity"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='gridlot',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity_left__gte', 0)), name='gridlot_left_nonnegative'),
+            model_name="gridlot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity_left__gte", 0)), name="gridlot_left_nonnegative"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='gridlot',
-            constraint=models.CheckConstraint(condition=models.Q(('expires_on__isnull', True), ('received_on__isnull', True), ('expires_on__gte', models.F('received_on')), _connector='OR'), name='gridlot_expiry_after_receipt'),
+            model_name="gridlot",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("expires_on__isnull", True),
+                    ("received_on__isnull", True),
+                    ("expires_on__gte", models.F("received_on")),
+                    _connector="OR",
+                ),
+                name="gridlot_expiry_after_receipt",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='seeding',
-            constraint=models.CheckConstraint(condition=models.Q(('temperature_c__gte', 4), ('temperature_c__lte', 45)), name='seeding_temperature_range'),
+            model_name="seeding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("temperature_c__gte", 4), ("temperature_c__lte", 45)),
+                name="seeding_temperature_range",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='seeding',
-            constraint=models.CheckConstraint(condition=models.Q(('co2_percent__gte', 0), ('co2_percent__lte', 20)), name='seeding_co2_range'),
+            model_name="seeding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("co2_percent__gte", 0), ("co2_percent__lte", 20)), name="seeding_co2_range"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='seeding',
-            constraint=models.CheckConstraint(condition=models.Q(('fiducial_kind', ''), ('fiducial_size_nm__isnull', False), _connector='OR'), name='seeding_fiducial_has_size'),
+            model_name="seeding",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("fiducial_kind", ""), ("fiducial_size_nm__isnull", False), _connector="OR"),
+                name="seeding_fiducial_has_size",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='storagebox',
-            constraint=models.UniqueConstraint(fields=('lab', 'name'), name='storagebox_unique_name'),
+            model_name="storagebox",
+            constraint=models.UniqueConstraint(fields=("lab", "name"), name="storagebox_unique_name"),
         ),
         migrations.AddConstraint(
-            model_name='storagebox',
-            constraint=models.CheckConstraint(condition=models.Q(('capacity__gte', 1)), name='storagebox_capacity_positive'),
+            model_name="storagebox",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("capacity__gte", 1)), name="storagebox_capacity_positive"
+            ),
         ),
         migrations.AddIndex(
-            model_name='grid',
-            index=models.Index(fields=['lab', 'state'], name='grids_grid_lab_id_d511aa_idx'),
+            model_name="grid",
+            index=models.Index(fields=["lab", "state"], name="grids_grid_lab_id_d511aa_idx"),
         ),
         migrations.AddConstraint(
-            model_name='grid',
-            constraint=models.CheckConstraint(condition=models.Q(('state__in', ['registered', 'seeded', 'vitrified', 'accepted', 'rejected', 'scheduled', 'shipped', 'imaged', 'archived', 'discarded'])), name='grid_state_valid'),
+            model_name="grid",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "state__in",
+                        [
+                            "registered",
+                            "seeded",
+                            "vitrified",
+                            "accepted",
+                            "rejected",
+                            "scheduled",
+                            "shipped",
+                            "imaged",
+                            "archived",
+                            "discarded",
+                        ],
+                    )
+                ),
+                name="grid_state_valid",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='grid',
-            constraint=models.UniqueConstraint(fields=('box', 'slot'), name='grid_one_per_slot'),
+            model_name="grid",
+            constraint=models.UniqueConstraint(fields=("box", "slot"), name="grid_one_per_slot"),
         ),
         migrations.AddConstraint(
-            model_name='grid',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('box__isnull', True), ('slot__isnull', True)), models.Q(('box__isnull', False), ('slot__gte', 1)), _connector='OR'), name='grid_box_and_slot_together'),
+            model_name="grid",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("box__isnull", True), ("slot__isnull", True)),
+                    models.Q(("box__isnull", False), ("slot__gte", 1)),
+                    _connector="OR",
+                ),
+                name="grid_box_and_slot_together",
+            ),
         ),
     ]

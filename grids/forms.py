@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from django import forms
+
+from grids.lifecycle import GridState
+from grids.models import SEEDING_RANGES, CellLine, Grid, GridType, Seeding, StorageBox
+from lims import permissions
+from lims.models import Lab
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+
+class GridFilterForm(forms.Form):
+    q = forms.CharField(required=False, label="Barcode or text")
+    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *GridState.choices])
+    grid_type = forms.ModelChoiceField(required=False, queryset=GridType.objects.all(), empty_label="Any type")
+    lot = forms.CharField(required=False, widget=forms.HiddenInput)
+    registered_after = forms.DateField(required=False, widget=DateInput, label="From")
+    registered_before = forms.DateField(required=False, widget=DateInput, label="To")
+
+
+def _user_labs(user):
+    return permissions.scope(Lab.objects.all(), user, "pk")
+
+
+class GridLotForm(forms.Form):
+    lab = forms.ModelChoiceField(queryset=Lab.objects.none())
+    grid_type = forms.ModelChoiceField(queryset=GridType.objects.all())
+    lot_number = forms.CharField(max_length=80)
+    quantity = forms.IntegerField(min_value=1, max_value=100000, help_text="Grids in the box as received")
+    vendor = forms.CharField(max_length=120, required=False, help_text="Defaults to the grid type's vendor")
+    received_on = forms.DateField(required=False, widget=DateInput)
+    expires_on = forms.DateField(required=False, widget=DateInput)
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lab"].queryset = _user_labs(user)
+        if self.fields["lab"].queryset.count() == 1:
+            self.fields["lab"].initial = self.fields["lab"].queryset.first()
+
+
+class RegisterGridsForm(forms.Form):
+    count = forms.IntegerField(min_value=1, max_value=1000, initial=10, label="Number of grids")
+    box = forms.ModelChoiceField(queryset=StorageBox.objects.none(), required=False, empty_label="Not stored yet")
+
+    def __init__(self, *args, lot, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["box"].queryset = StorageBox.objects.filter(lab=lot.lab_id)
+
+
+class DiscardForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), help_text="Why is the grid discarded?")
+
+
+class NotesForm(forms.ModelForm):
+    class Meta:
+        model = Grid
+        fields = ["notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 3})}
+
+
+class MoveForm(forms.Form):
+    box = forms.ModelChoiceField(queryset=StorageBox.objects.none(), required=False, empty_label="Take out of storage")
+    first_slot = forms.IntegerField(min_value=1, required=False, help_text="Leave empty to use the lowest free slots")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["box"].queryset = permissions.scope(StorageBox.objects.all(), user)
+
+
+class StorageBoxForm(forms.Form):
+    lab = forms.ModelChoiceField(queryset=Lab.objects.none())
+    name = forms.CharField(max_length=80)
+    capacity = forms.IntegerField(min_value=1, max_value=500, initial=4)
+    location = forms.CharField(max_length=200, required=False, help_text="Dewar, cane, position")
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lab"].queryset = _user_labs(user)
+
+
+class CellLineForm(forms.ModelForm):
+    lab = forms.ModelChoiceField(queryset=Lab.objects.none())
+
+    class Meta:
+        model = CellLine
+        fields = ["lab", "name", "organism", "biosafety_level", "source", "notes"]
+        widgets = {"notes": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["lab"].queryset = _user_labs(user)
+
+    def validate_unique(self):
+        """Uniqueness is the service's to check (it says which name clashes)."""
+
+
+class SeedingForm(forms.ModelForm):
+    grids = forms.ModelMultipleChoiceField(
+        queryset=Grid.objects.none(), help_text="Registered grids of your labs; hold Ctrl/⌘ to select several"
+    )
+    cell_line = forms.ModelChoiceField(queryset=CellLine.objects.none())
+    seeded_at = forms.DateTimeField(required=False, widget=DateTimeInput, help_text="Defaults to now")
+
+    class Meta:
+        model = Seeding
+        fields = [
+            "grids", "cell_line", "passage", "density", "density_unit", "medium", "incubation_h",
+            "temperature_c", "co2_percent", "treatments", "fluorescent_labels", "fiducial_kind",
+            "fiducial_size_nm", "fiducial_dilution", "seeded_at", "notes",
+        ]  # fmt: skip
+        labels = {
+            "incubation_h": "Incubation (h)",
+            "temperature_c": "Temperature (°C)",
+            "co2_percent": "CO₂ (%)",
+            "fiducial_size_nm": "Fiducial size (nm)",
+        }
+        widgets = {"treatments": forms.Textarea(attrs={"rows": 2}), "notes": forms.Textarea(attrs={"rows": 2})}
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["grids"].queryset = (
+            permissions.scope(Grid.objects.all(), user)
+            .filter(state=GridState.REGISTERED)
+            .select_related("lot__grid_type")
+            .order_by("barcode")
+        )
+        self.fields["cell_line"].queryset = permissions.scope(CellLine.objects.all(), user)
+        for name, (low, high, unit) in SEEDING_RANGES.items():
+            if name in self.fields:
+                self.fields[name].help_text = f"{low:g}–{high:g} {unit}".strip()
+
+    def _post_clean(self):
+        """Model validation happens in the service, which names the field and the range."""

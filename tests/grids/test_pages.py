@@ -1,0 +1,105 @@
+from grids.models import Grid, GridLot, Seeding
+from tests.factories import CellLineFactory, GridLotFactory, StorageBoxFactory, grid_type, make_grids
+
+
+def test_scanning_a_barcode_opens_that_grid(web, lab, member):
+    grid = make_grids(lab=lab, user=member, count=2)[1]
+    response = web.get("/grids/", {"q": grid.barcode.lower()})
+    assert response.status_code == 302 and response["Location"] == f"/grids/{grid.pk}/"
+
+
+def test_the_list_filters_by_state(web, lab, member):
+    make_grids(lab=lab, user=member, count=2)
+    seeded = make_grids(lab=lab, user=member, count=1, state="seeded")[0]
+    page = web.get("/grids/", {"state": "seeded"}).content.decode()
+    assert seeded.barcode in page
+    assert page.count('name="grids" value=') == 1
+
+
+def test_another_labs_grid_page_is_404(client, lab, member, outsider):
+    grid = make_grids(lab=lab, user=member, count=1)[0]
+    client.force_login(outsider)
+    assert client.get(f"/grids/{grid.pk}/").status_code == 404
+    assert grid.barcode not in client.get("/grids/").content.decode()
+
+
+def test_receiving_a_lot_and_registering_grids_from_the_pages(web, lab):
+    response = web.post(
+        "/grids/lots/new/", {"lab": lab.pk, "grid_type": grid_type().pk, "lot_number": "P-1", "quantity": 8}
+    )
+    lot = GridLot.objects.get(lot_number="P-1")
+    assert response["Location"] == f"/grids/lots/{lot.pk}/"
+    web.post(f"/grids/lots/{lot.pk}/", {"count": 5})
+    lot.refresh_from_db()
+    assert lot.quantity_left == 3 and Grid.objects.filter(lot=lot).count() == 5
+    too_many = web.post(f"/grids/lots/{lot.pk}/", {"count": 4})
+    assert too_many.status_code == 200 and "3 grid(s) left" in too_many.content.decode()
+
+
+def test_seeding_form_preselects_grids_and_moves_them_to_seeded(web, lab, member):
+    grids = make_grids(lab=lab, user=member, count=3)
+    line = CellLineFactory(lab=lab)
+    form_page = web.get("/grids/seedings/new/", {"grids": [grids[0].pk, grids[1].pk]}).content.decode()
+    assert form_page.count("selected") >= 2
+    response = web.post(
+        "/grids/seedings/new/",
+        {"grids": [grids[0].pk, grids[1].pk], "cell_line": line.pk, "density_unit": "cells/mL",
+         "temperature_c": 37, "co2_percent": 5},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert (
+        list(Grid.objects.filter(pk__in=[grids[0].pk, grids[1].pk]).values_list("state", flat=True)) == ["seeded"] * 2
+    )
+
+
+def test_an_out_of_range_seeding_shows_the_range_and_saves_nothing(web, lab, member):
+    grid = make_grids(lab=lab, user=member, count=1)[0]
+    line = CellLineFactory(lab=lab)
+    response = web.post(
+        "/grids/seedings/new/",
+        {"grids": [grid.pk], "cell_line": line.pk, "density_unit": "cells/mL", "temperature_c": 80, "co2_percent": 5},
+    )
+    assert response.status_code == 200
+    assert "temperature c" in response.content.decode().lower()
+    assert not Seeding.objects.exists()
+    grid.refresh_from_db()
+    assert grid.state == "registered"
+
+
+def test_bulk_move_stores_the_selected_grids(web, lab, member):
+    box = StorageBoxFactory(lab=lab, capacity=4)
+    grids = make_grids(lab=lab, user=member, count=3)
+    web.post("/grids/bulk/", {"grids": [g.pk for g in grids], "action": "move", "box": box.pk})
+    assert sorted(Grid.objects.filter(box=box).values_list("slot", flat=True)) == [1, 2, 3]
+
+
+def test_grid_page_shows_the_timeline_and_discards_with_a_reason(web, lab, member):
+    grid = make_grids(lab=lab, user=member, count=1, state="seeded")[0]
+    page = web.get(f"/grids/{grid.pk}/").content.decode()
+    assert "Registered → Seeded" in page and "new → Registered" in page
+    refused = web.post(f"/grids/{grid.pk}/", {"action": "discard", "reason": ""})
+    assert refused.status_code == 200
+    web.post(f"/grids/{grid.pk}/", {"action": "discard", "reason": "film broken"})
+    grid.refresh_from_db()
+    assert grid.state == "discarded"
+    assert "film broken" in web.get(f"/grids/{grid.pk}/").content.decode()
+
+
+def test_editing_notes_shows_in_the_timeline(web, lab, member):
+    grid = make_grids(lab=lab, user=member, count=1)[0]
+    web.post(f"/grids/{grid.pk}/", {"action": "notes", "notes": "edge of the box"})
+    assert "Edited notes" in web.get(f"/grids/{grid.pk}/").content.decode()
+
+
+def test_label_sheet_prints_a_qr_per_selected_grid(web, lab, member):
+    grids = make_grids(lab=lab, user=member, count=3)
+    page = web.get("/grids/labels/", {"grids": [g.pk for g in grids]}).content.decode()
+    assert page.count("data:image/svg+xml") == 3 and all(g.barcode in page for g in grids)
+
+
+def test_pages_render_for_a_member(web, lab, member):
+    lot = GridLotFactory(lab=lab, created_by=member)
+    box = StorageBoxFactory(lab=lab)
+    for url in ["/", "/grids/", "/grids/lots/", f"/grids/lots/{lot.pk}/", "/grids/boxes/", f"/grids/boxes/{box.pk}/",
+                "/grids/cell-lines/", "/grids/seedings/", "/grids/seedings/new/", "/labs/", f"/labs/{lab.pk}/"]:  # fmt: skip
+        assert web.get(url).status_code == 200, url
