@@ -31,6 +31,7 @@ from .psf import ZonePlate, otf, psf_half_width
 __all__ = [
     "FILTERS",
     "focus_stack_backproject",
+    "mean_defocus_um",
     "ramp_filter",
     "reconstruct_focal_series",
     "wiener_deconvolve",
@@ -341,3 +342,29 @@ def reconstruct_focal_series(
         filtered, a, focal_planes_um=f, pixel_size_um=pixel_size_um, weights=weights,
         thickness=thickness, blend=blend,
     )
+
+
+def mean_defocus_um(
+    thickness: int,
+    columns: int,
+    angles: Any,
+    pixel_size_um: float,
+    focal_plane_um: float = 0.0,
+) -> np.ndarray:
+    """Mean distance (µm) of each voxel of a slice from a focal plane, over the tilt series.
+
+    Voxel ``(z, x)`` sits at depth ``d(θ) = (z cos θ + x sin θ) · pixel`` along the beam; this
+    returns ``mean_θ |d(θ) - focal_plane_um|`` as a ``(thickness, columns)`` array, used to
+    grade reconstructions in the parts of a cell that are out of focus in a single-focus series.
+    """
+    a = np.deg2rad(np.asarray(angles, dtype=np.float64))
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError("angles must be a non-empty 1-D sequence")
+    if thickness < 1 or columns < 1:
+        raise ValueError(f"slice size must be positive, got {thickness}x{columns}")
+    zz = (np.arange(thickness) - thickness // 2)[:, None] * float(pixel_size_um)
+    xx = (np.arange(columns) - columns // 2)[None, :] * float(pixel_size_um)
+    acc = np.zeros((thickness, columns))
+    for th in a:
+        acc += np.abs(zz * np.cos(th) + xx * np.sin(th) - focal_plane_um)
+    return acc / a.size
