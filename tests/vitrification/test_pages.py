@@ -224,3 +224,24 @@ def test_the_vitrify_chooser_keeps_the_selection(web, seeded):
     html = web.get(reverse("vitrification:vitrify") + f"?grids={seeded[0].pk}").content.decode()
     assert f"{reverse('vitrification:plunge-run-create')}?grids={seeded[0].pk}" in html
     assert f"{reverse('vitrification:hpf-run-create')}?grids={seeded[0].pk}" in html
+
+
+def test_the_grid_list_offers_vitrify_selected(web, seeded):
+    html = web.get(reverse("grids:grid-list")).content.decode()
+    assert f'data-bulk-target="{reverse("vitrification:vitrify")}"' in html
+
+
+def test_the_grid_page_shows_how_the_grid_was_vitrified(web, seeded, plunger, member):
+    run = services.plunge_run_record(
+        grids=seeded[:2],
+        instrument=plunger,
+        by=member,
+        outcomes=[{"grid": seeded[1].pk, "outcome": "failed", "reason": "film torn"}],
+    )
+    ok = web.get(reverse("grids:grid-detail", args=[seeded[0].pk])).content.decode()
+    failed = web.get(reverse("grids:grid-detail", args=[seeded[1].pk])).content.decode()
+    waiting = web.get(reverse("grids:grid-detail", args=[seeded[2].pk])).content.decode()
+
+    assert reverse("vitrification:plunge-run-detail", args=[run.pk]) in ok
+    assert "film torn" in failed
+    assert f"{reverse('vitrification:plunge-run-create')}?grids={seeded[2].pk}" in waiting
