@@ -61,7 +61,8 @@ def qc_decision_list(*, user) -> QuerySet[QCDecision]:
 
 
 def review_queue(*, user) -> QuerySet[Check]:
-    """Post-vitrification checks with no decision yet, on grids that can still be decided; oldest first.
+    """The latest post-vitrification check of each grid that can still be decided, when no decision was
+    made on it yet; oldest first.
 
     Only the labs where the user reviews (qc_reviewer or lab_admin; superusers everywhere).
     """
@@ -72,8 +73,15 @@ def review_queue(*, user) -> QuerySet[Check]:
         qs = qs.filter(lab_id__in=permissions.lab_ids(user, roles=[Role.QC_REVIEWER, Role.LAB_ADMIN]))
     return (
         qs.filter(stage=CheckStage.POST_VITRIFICATION, grid__state__in=REVIEWABLE_STATES)
-        .annotate(decided=Exists(QCDecision.objects.filter(lm_check=OuterRef("pk"))))
-        .filter(decided=False)
+        .annotate(
+            decided=Exists(QCDecision.objects.filter(lm_check=OuterRef("pk"))),
+            superseded=Exists(
+                Check.objects.filter(
+                    grid=OuterRef("grid"), stage=CheckStage.POST_VITRIFICATION, checked_at__gt=OuterRef("checked_at")
+                )
+            ),
+        )
+        .filter(decided=False, superseded=False)
         .select_related("lab", "grid__lot__grid_type", "operator")
         .annotate(image_count=Count("images", distinct=True), target_count=Count("images__targets", distinct=True))
         .order_by("checked_at", "id")
@@ -148,3 +156,26 @@ def grid_quality_facts(*, grid: Grid) -> dict:
     facts["qc_decided_at"] = decision.decided_at if decision else None
     facts["qc_reasons"] = decision.reasons if decision else None
     return facts
+
+
+def target_position(*, target: Target) -> dict | None:
+    """Where a target lies on the grid, from its image's calibration; None when not calibrated.
+
+    {"square": "C4" (None when off the finder pattern), "offset_um": [dx, dy] from that square's
+    centre, "grid_um": [x, y] from the centre of the first square}.
+    """
+    from characterization.calibration import nearest_square
+
+    image = target.image
+    if not image.calibration:
+        return None
+    (a, b, c), (d, e, f) = image.calibration["matrix"]
+    gx, gy = a * target.x + b * target.y + c, d * target.x + e * target.y + f
+    grid_type = image.lm_check.grid.lot.grid_type
+    pitch = image.calibration.get("pitch_um") or grid_type.square_pitch_um
+    row, column, dx, dy = nearest_square(gx, gy, pitch)
+    try:
+        square = grid_type.square_name(row, column)
+    except ValueError:
+        square = None
+    return {"square": square, "offset_um": [round(dx, 3), round(dy, 3)], "grid_um": [round(gx, 3), round(gy, 3)]}

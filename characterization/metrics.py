@@ -1,0 +1,261 @@
+"""Automatic image-quality metrics: pure numpy/scipy, arrays in, numbers out (no Django).
+
+Every metric is defined so that its true value is known for images built by construction
+(tests/characterization/test_metrics.py):
+
+focus
+    Variance of the 4-neighbour Laplacian of the image normalised to [0, 1] between its 0.1 and
+    99.9 percentiles, over the interior pixels (the one-pixel border is left out so the boundary
+    rule cannot bias it). A 0/1 checkerboard has Laplacian ±4 everywhere: focus 16; a flat image 0.
+    For several channels the sharpest channel counts (focus is about whether focus was found).
+saturated_fraction
+    Fraction of pixels at the container's maximum (255 for 8 bit, 65535 for 16 bit); for several
+    channels the worst channel.
+coverage_fraction
+    Foreground fraction: Otsu's threshold per channel; foreground is above it for fluorescence and
+    reflection, below it for bright field (dark cells on a bright background); a pixel is foreground
+    when it is foreground in any channel.
+squares_found, intact_fraction, contamination_spots (atlas images only)
+    Grid bars are opaque, so they are the darkest structure: Otsu's threshold on log(1 + intensity)
+    separates bars from open squares whatever the share of broken film. Open connected regions of
+    at least 30 % of the median region area are squares. Broken film transmits more light than
+    intact film with ice: the squares' mean intensities are split by Otsu and the bright group
+    counts as broken when it is at least 30 % brighter than the dark one (otherwise all squares
+    count as intact: an atlas alone cannot tell all-broken from all-intact). Contamination spots
+    (frost, ice crystals) are dark blobs inside squares: enclosed holes in a square, or pixels more
+    than 2 px from a bar and below 60 % of their square's mean, of at least 4 px.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+METRICS_VERSION = "1.0"
+
+FOCUS_PERCENTILES = (0.1, 99.9)
+BROKEN_CONTRAST = 1.3
+SPOT_RELATIVE_DARKNESS = 0.6
+SPOT_MIN_AREA_PX = 4
+SQUARE_MIN_RELATIVE_AREA = 0.3
+
+
+@dataclass(frozen=True)
+class ChannelStats:
+    """A channel's histogram, shared by normalisation, saturation and Otsu (computed once)."""
+
+    counts: np.ndarray  # counts per value (integers) or per bin (floats)
+    values: np.ndarray  # the value of each bin
+    total: int
+
+    def percentile(self, q: float) -> float:
+        cumulative = np.cumsum(self.counts)
+        index = int(np.searchsorted(cumulative, q / 100.0 * self.total, side="left"))
+        return float(self.values[min(index, len(self.values) - 1)])
+
+
+def channel_stats(channel: np.ndarray) -> ChannelStats:
+    """Histogram of one 2-D channel: exact per value for 8/16-bit integers, 4096 bins otherwise."""
+    if channel.ndim != 2:
+        raise ValueError(f"channel must be 2-D, got shape {channel.shape}")
+    if channel.dtype in (np.uint8, np.uint16):
+        size = 256 if channel.dtype == np.uint8 else 65536
+        counts = np.bincount(channel.ravel(), minlength=size)
+        return ChannelStats(counts=counts, values=np.arange(size, dtype=np.float64), total=channel.size)
+    finite = channel[np.isfinite(channel)]
+    if finite.size == 0:
+        raise ValueError("the channel holds no finite value")
+    counts, edges = np.histogram(finite, bins=4096)
+    return ChannelStats(counts=counts, values=(edges[:-1] + edges[1:]) / 2, total=int(finite.size))
+
+
+def otsu_threshold(counts: np.ndarray, values: np.ndarray) -> float:
+    """Otsu's threshold over a weighted histogram (bins may be unevenly spaced).
+
+    Returns the value t such that class 0 is ``x <= t``; for a histogram with a single occupied
+    value, that value.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    occupied = counts > 0
+    counts, values = counts[occupied], values[occupied]
+    if values.size > 1 and np.any(np.diff(values) < 0):
+        order = np.argsort(values, kind="stable")
+        counts, values = counts[order], values[order]
+    if counts.size < 2:
+        return float(values[0]) if counts.size else 0.0
+    w0 = np.cumsum(counts)[:-1]
+    total = counts.sum()
+    w1 = total - w0
+    s0 = np.cumsum(counts * values)[:-1]
+    m0 = s0 / w0
+    m1 = ((counts * values).sum() - s0) / w1
+    between = w0 * w1 * (m0 - m1) ** 2
+    return float(values[int(np.argmax(between))])
+
+
+def _full_scale(dtype: np.dtype) -> float | None:
+    return float(np.iinfo(dtype).max) if np.issubdtype(dtype, np.integer) else None
+
+
+def focus_measure(channel: np.ndarray, stats: ChannelStats | None = None, *, block_rows: int = 128) -> float:
+    """Variance of the Laplacian of the percentile-normalised channel, interior pixels only.
+
+    Works through blocks of rows (normalise, Laplacian, sums in float64), so it never holds a
+    full-size float copy of the channel.
+    """
+    if channel.ndim != 2 or min(channel.shape) < 3:
+        raise ValueError(f"focus needs a 2-D image of at least 3×3 pixels, got shape {channel.shape}")
+    stats = stats or channel_stats(channel)
+    lo, hi = stats.percentile(FOCUS_PERCENTILES[0]), stats.percentile(FOCUS_PERCENTILES[1])
+    if hi <= lo:
+        return 0.0
+    offset, scale = np.float32(lo), np.float32(1.0 / (hi - lo))
+    height = channel.shape[0]
+    total = total_sq = 0.0
+    for y0 in range(1, height - 1, block_rows):
+        y1 = min(y0 + block_rows, height - 1)
+        rows = channel[y0 - 1 : y1 + 1].astype(np.float32)
+        rows -= offset
+        rows *= scale
+        np.clip(rows, 0.0, 1.0, out=rows)
+        centre = rows[1:-1, 1:-1]
+        lap = rows[:-2, 1:-1] + rows[2:, 1:-1]
+        lap += rows[1:-1, :-2]
+        lap += rows[1:-1, 2:]
+        lap -= 4.0 * centre
+        flat = lap.ravel().astype(np.float64)
+        total += float(flat.sum())
+        total_sq += float(np.dot(flat, flat))
+    count = (height - 2) * (channel.shape[1] - 2)
+    mean = total / count
+    return max(total_sq / count - mean * mean, 0.0)
+
+
+def saturated_fraction(channel: np.ndarray, stats: ChannelStats | None = None) -> float:
+    full = _full_scale(channel.dtype)
+    if full is None:
+        return 0.0
+    stats = stats or channel_stats(channel)
+    return float(stats.counts[int(full)] / stats.total)
+
+
+def foreground_mask(channel: np.ndarray, *, bright_foreground: bool, stats: ChannelStats | None = None) -> np.ndarray:
+    stats = stats or channel_stats(channel)
+    threshold = otsu_threshold(stats.counts, stats.values)
+    return channel > threshold if bright_foreground else channel <= threshold
+
+
+def coverage_fraction(
+    channel: np.ndarray, *, bright_foreground: bool = True, stats: ChannelStats | None = None
+) -> float:
+    stats = stats or channel_stats(channel)
+    occupied = np.count_nonzero(stats.counts)
+    if occupied < 2:
+        return 0.0
+    return float(
+        np.count_nonzero(foreground_mask(channel, bright_foreground=bright_foreground, stats=stats)) / channel.size
+    )
+
+
+@dataclass(frozen=True)
+class AtlasMetrics:
+    squares_found: int
+    broken_squares: int
+    intact_fraction: float | None
+    contamination_spots: int
+    bar_threshold: float
+
+
+def atlas_metrics(channel: np.ndarray, stats: ChannelStats | None = None) -> AtlasMetrics:
+    """Squares, broken film and contamination of a low-magnification transmitted-light grid atlas."""
+    stats = stats or channel_stats(channel)
+    if np.count_nonzero(stats.counts) < 2:
+        return AtlasMetrics(0, 0, None, 0, float(stats.values[0]))
+    # Bars are opaque: split dark from the rest on a log scale (robust to bright broken squares).
+    log_values = np.log1p(np.maximum(stats.values, 0))
+    bar_threshold = float(np.expm1(otsu_threshold(stats.counts, log_values)))
+    open_mask = channel > bar_threshold
+    labels, count = ndimage.label(open_mask)
+    if count == 0:
+        return AtlasMetrics(0, 0, None, 0, bar_threshold)
+    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    areas[0] = 0
+    candidate = areas >= max(16, channel.size // 10000)
+    if not candidate.any():
+        return AtlasMetrics(0, 0, None, 0, bar_threshold)
+    is_square = candidate & (areas >= SQUARE_MIN_RELATIVE_AREA * np.median(areas[candidate]))
+    is_square[0] = False
+    squares = int(is_square.sum())
+    sums = np.bincount(labels.ravel(), weights=channel.ravel(), minlength=count + 1)
+    means = np.divide(sums, areas, out=np.zeros_like(sums), where=areas > 0)
+    square_ids = np.flatnonzero(is_square)
+    square_means = means[square_ids]
+    broken = 0
+    if squares >= 2:
+        split = otsu_threshold(np.ones_like(square_means), square_means)
+        dark, bright = square_means[square_means <= split], square_means[square_means > split]
+        if bright.size and dark.size and bright.mean() >= BROKEN_CONTRAST * dark.mean():
+            broken = int(bright.size)
+    # Contamination: enclosed dark holes, and dark pixels away from the bars, inside squares.
+    square_of_pixel = np.where(is_square[labels], labels, 0)
+    in_square = square_of_pixel > 0
+    holes = ndimage.binary_fill_holes(in_square) & ~in_square
+    away_from_bars = ndimage.binary_erosion(in_square, iterations=2)
+    mean_map = means.astype(np.float32)[square_of_pixel]
+    dark = away_from_bars & (channel < SPOT_RELATIVE_DARKNESS * mean_map)
+    spots_mask = holes | dark
+    del mean_map, dark, holes
+    merged, spot_count = ndimage.label(ndimage.binary_dilation(spots_mask, iterations=2))
+    if spot_count:
+        spot_areas = np.bincount(merged[spots_mask], minlength=spot_count + 1)
+        spots = int(np.count_nonzero(spot_areas[1:] >= SPOT_MIN_AREA_PX))
+    else:
+        spots = 0
+    intact = (squares - broken) / squares if squares else None
+    return AtlasMetrics(squares, broken, intact, spots, bar_threshold)
+
+
+def compute_metrics(
+    data: np.ndarray,
+    *,
+    atlas: bool = False,
+    bright_foreground: bool = True,
+    progress: Callable[[float], None] | None = None,
+) -> dict:
+    """All metrics of a (C, Y, X) image. Returns a JSON-ready dict with per-channel detail."""
+    if data.ndim != 3:
+        raise ValueError(f"data must be (channels, y, x), got shape {data.shape}")
+    per_channel = []
+    foreground = np.zeros(data.shape[1:], dtype=bool)
+    for index in range(data.shape[0]):
+        channel = data[index]
+        stats = channel_stats(channel)
+        sat = saturated_fraction(channel, stats)
+        if np.count_nonzero(stats.counts) >= 2:
+            foreground |= foreground_mask(channel, bright_foreground=bright_foreground, stats=stats)
+        focus = focus_measure(channel, stats)
+        per_channel.append({"focus": focus, "saturated_fraction": sat})
+        if progress:
+            progress((index + 1) / (data.shape[0] + (1 if atlas else 0)))
+    result = {
+        "focus": max(c["focus"] for c in per_channel),
+        "saturated_fraction": max(c["saturated_fraction"] for c in per_channel),
+        "coverage_fraction": float(np.count_nonzero(foreground) / foreground.size),
+        "per_channel": per_channel,
+        "version": METRICS_VERSION,
+    }
+    if atlas:
+        found = atlas_metrics(data[0])
+        result.update(
+            squares_found=found.squares_found,
+            broken_squares=found.broken_squares,
+            intact_fraction=found.intact_fraction,
+            contamination_spots=found.contamination_spots,
+        )
+        if progress:
+            progress(1.0)
+    return result
