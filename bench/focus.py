@@ -124,9 +124,7 @@ def run(quick: bool = False) -> str:
     for title, angles, photons in cases:
         r = _case(rows=rows, size=size, thickness_um=thickness, angles=angles, photons=photons, zp=zp)
         lines.append(f"\n### {title}\n")
-        lines.append(
-            f"{r['far']} far voxels, {r['focused']} in-focus voxels; simulation {r['t_sim']:.1f} s.\n"
-        )
+        lines.append(f"{r['far']} far voxels, {r['focused']} in-focus voxels; simulation {r['t_sim']:.1f} s.\n")
         lines.append("| reconstruction | PSNR far | PSNR in focus | PSNR whole cell | time |")
         lines.append("|---|---|---|---|---|")
         res = r["results"]

@@ -16,22 +16,18 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
     from reconstruction.engine import reconstruct
     from reconstruction.engine.io import read_tilt_series, write_volume
 
-    series = read_tilt_series(Path(args.series), args.angles)
-    proj = series.projections
-    if args.focal_json:
-        import json
-
-        meta = json.loads(Path(args.focal_json).read_text())
-        planes = meta["focal_planes_um"]
-        n = len(planes)
-        if proj.shape[0] % n:
-            raise ValueError(f"{proj.shape[0]} sections are not a multiple of {n} focal planes")
-        proj = proj.reshape(proj.shape[0] // n, n, *proj.shape[1:])
-        extra = {"focal_planes_um": planes, "pixel_size_um": meta.get("pixel_size_um")}
+    path = Path(args.series)
+    sidecar = Path(args.focal_json) if args.focal_json else path.with_suffix(".focal.json")
+    extra = {}
+    if args.focal_json or sidecar.is_file():
+        series, proj, extra = _read_focal_series(path, args.angles, sidecar)
     else:
-        extra = {}
+        series = read_tilt_series(path, args.angles)
+        proj = series.projections
     pixel = args.pixel_size_um or series.pixel_size_um
-    if args.focal_json and extra["pixel_size_um"] is None:
+    if extra and extra["pixel_size_um"] is None:
+        if pixel is None:
+            raise ValueError(f"{sidecar}: no pixel_size_um; give --pixel-size-um")
         extra["pixel_size_um"] = pixel
     proj = np.asarray(proj, dtype=np.float32)
     rows = proj.shape[-2]
@@ -65,6 +61,40 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_focal_series(path: Path, angles_arg: str | None, sidecar: Path):
+    """Read a focal series stored tilt-major (section = tilt * planes + plane) with its sidecar.
+
+    Returns ``(TiltSeries, projections (tilts, planes, rows, columns), focal options)``.
+    """
+    import json
+
+    from reconstruction.engine.io import TiltSeries, read_mrc, read_tiff, read_tlt
+    from reconstruction.engine.validate import check_angles
+
+    if not sidecar.is_file():
+        raise ValueError(f"cannot read {sidecar}: no such file")
+    try:
+        meta = json.loads(sidecar.read_text())
+        planes = [float(f) for f in meta["focal_planes_um"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{sidecar}: not a focal-series sidecar ({exc})") from None
+    if path.suffix.lower() in (".tif", ".tiff"):
+        data, px = read_tiff(path), None
+    else:
+        data, px = read_mrc(path)
+    n = len(planes)
+    if n == 0 or data.ndim != 3 or data.shape[0] % n:
+        raise ValueError(f"{path}: {data.shape[0]} sections are not a whole number of tilts of {n} focal planes")
+    proj = data.reshape(data.shape[0] // n, n, *data.shape[1:])
+    tlt = Path(angles_arg) if angles_arg else path.with_suffix(".tlt")
+    if not tlt.is_file():
+        raise ValueError(f"no tilt angles for {path}: give a .tlt file")
+    angles = check_angles(read_tlt(tlt), proj.shape[0])
+    pixel = meta.get("pixel_size_um") or px
+    series = TiltSeries(data, angles, px if px is not None else pixel)
+    return series, proj, {"focal_planes_um": planes, "pixel_size_um": pixel}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``argparse`` parser of the engine's command line."""
     parser = argparse.ArgumentParser(
@@ -87,7 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--pixel-size-um", type=float, default=None, help="voxel size for the MRC header (default: from the input)"
     )
-    rp.add_argument("--focal-json", help="focal-series sidecar (.focal.json from simulate)")
+    rp.add_argument(
+        "--focal-json",
+        help="focal-series sidecar (default: SERIES with suffix .focal.json, used when it exists)",
+    )
     rp.add_argument("-o", "--output", required=True, help="output volume (.mrc)")
     rp.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     rp.set_defaults(func=_run_reconstruct)

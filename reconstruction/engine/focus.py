@@ -106,9 +106,7 @@ def ramp_filter(projections: np.ndarray, filter_name: str = "ramp") -> np.ndarra
 def _check_series(projections: Any, angles: Any, planes: Any, pixel_size_um: float):
     proj = np.asarray(projections)
     if proj.ndim != 4:
-        raise ValueError(
-            f"a focal series must be 4-D (tilts, focal planes, rows, columns), got shape {proj.shape}"
-        )
+        raise ValueError(f"a focal series must be 4-D (tilts, focal planes, rows, columns), got shape {proj.shape}")
     if min(proj.shape) < 1:
         raise ValueError(f"focal series has an empty axis: shape {proj.shape}")
     a = np.asarray(angles, dtype=np.float64)
@@ -339,8 +337,13 @@ def reconstruct_focal_series(
     filtered = ramp_filter(proj, filter_name)
     weights = _angle_weights(a) / 2.0  # the Ram-Lak kernel above is 2|f|
     return focus_stack_backproject(
-        filtered, a, focal_planes_um=f, pixel_size_um=pixel_size_um, weights=weights,
-        thickness=thickness, blend=blend,
+        filtered,
+        a,
+        focal_planes_um=f,
+        pixel_size_um=pixel_size_um,
+        weights=weights,
+        thickness=thickness,
+        blend=blend,
     )
 
 

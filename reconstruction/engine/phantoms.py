@@ -84,9 +84,7 @@ def shepp_logan_2d(shape: tuple[int, int] = (128, 128), dtype: type = np.float32
     return np.clip(out, 0, None).astype(dtype)
 
 
-def shepp_logan_3d(
-    shape: tuple[int, int, int] = (64, 64, 64), dtype: type = np.float32
-) -> np.ndarray:
+def shepp_logan_3d(shape: tuple[int, int, int] = (64, 64, 64), dtype: type = np.float32) -> np.ndarray:
     """3-D modified Shepp-Logan volume of shape ``(rows, thickness, columns)``.
 
     The phantom's long axis runs along the rows (the tilt axis); values between 0 and 1.
@@ -272,9 +270,7 @@ def cell_phantom(
             f"cell thickness {thickness_um} µm does not fit the slice "
             f"({2 * radius_px * p:.3f} µm inscribed diameter) or is under 4 pixels"
         )
-    semi = np.array(
-        [max(ny * width_fraction / 2, 2), half_t, max(radius_px * width_fraction, half_t)]
-    )
+    semi = np.array([max(ny * width_fraction / 2, 2), half_t, max(radius_px * width_fraction, half_t)])
     semi[2] = min(semi[2], radius_px)
     centre = np.array([ny // 2, nz // 2, nx // 2], dtype=float)
 
@@ -302,8 +298,12 @@ def cell_phantom(
         inside=cell,
     )
     _paint_ellipsoid(
-        labels, nuc_c + nuc_semi * np.array([0.2, -0.2, 0.1]), nuc_semi * 0.35, np.eye(3),
-        LABELS["nucleolus"], inside=labels == LABELS["nucleus"],
+        labels,
+        nuc_c + nuc_semi * np.array([0.2, -0.2, 0.1]),
+        nuc_semi * 0.35,
+        np.eye(3),
+        LABELS["nucleolus"],
+        inside=labels == LABELS["nucleus"],
     )
 
     vol_um3 = 4 / 3 * np.pi * np.prod(semi) * p**3
@@ -311,8 +311,9 @@ def cell_phantom(
     n_lip = n_lipid if n_lipid is not None else int(np.clip(vol_um3 * 0.3, 2, 30))
     n_ves = n_vesicles if n_vesicles is not None else int(np.clip(vol_um3 * 3, 6, 300))
 
-    def place(n: int, semi_um: tuple[float, float], label: int, elongation: float, shell: float,
-              shell_label: int) -> None:
+    def place(
+        n: int, semi_um: tuple[float, float], label: int, elongation: float, shell: float, shell_label: int
+    ) -> None:
         placed = 0
         tries = 0
         while placed < n and tries < 50 * max(n, 1):

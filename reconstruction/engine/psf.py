@@ -76,9 +76,7 @@ class ZonePlate:
     def __post_init__(self) -> None:
         wavelength_nm(self.energy_ev)  # validates energy
         if not np.isfinite(self.outer_zone_width_nm) or self.outer_zone_width_nm <= 0:
-            raise ValueError(
-                f"outer zone width must be a positive number of nm, got {self.outer_zone_width_nm!r}"
-            )
+            raise ValueError(f"outer zone width must be a positive number of nm, got {self.outer_zone_width_nm!r}")
         if self.zones is not None and self.diameter_um is not None:
             raise ValueError("give either the zone count or the diameter of the zone plate, not both")
         if self.zones is not None and (int(self.zones) != self.zones or self.zones < 1):
@@ -89,8 +87,7 @@ class ZonePlate:
             raise ValueError(f"central stop must be a fraction in [0, 1), got {self.central_stop!r}")
         if self.numerical_aperture >= 0.5:
             raise ValueError(
-                "outer zone width too small for this wavelength (NA >= 0.5); "
-                "the zone-plate model does not apply"
+                "outer zone width too small for this wavelength (NA >= 0.5); the zone-plate model does not apply"
             )
 
     # --- derived optics -------------------------------------------------------------------
@@ -175,9 +172,7 @@ def psf_half_width(zone_plate: ZonePlate, defocus_um: float, pixel_size_um: floa
 
 
 @lru_cache(maxsize=4096)
-def _psf_cached(
-    zone_plate: ZonePlate, defocus_um: float, pixel_size_um: float, half_width: int
-) -> np.ndarray:
+def _psf_cached(zone_plate: ZonePlate, defocus_um: float, pixel_size_um: float, half_width: int) -> np.ndarray:
     na = zone_plate.numerical_aperture
     lam_um = zone_plate.wavelength_nm * 1e-3
     dr_um = zone_plate.outer_zone_width_nm * 1e-3

@@ -129,15 +129,10 @@ class FSCResult:
     def resolution_nm(self) -> dict[float, float | None]:
         if self.pixel_size_um is None:
             return {}
-        return {
-            t: (None if r is None else r * self.pixel_size_um * 1e3)
-            for t, r in self.resolution_px.items()
-        }
+        return {t: (None if r is None else r * self.pixel_size_um * 1e3) for t, r in self.resolution_px.items()}
 
 
-def resolution_from_fsc(
-    frequency: np.ndarray, fsc: np.ndarray, threshold: float
-) -> float | None:
+def resolution_from_fsc(frequency: np.ndarray, fsc: np.ndarray, threshold: float) -> float | None:
     """Resolution in pixels (1 / frequency) where the curve first falls below ``threshold``.
 
     Linear interpolation between the shells on either side of the crossing; ``None`` if the
@@ -227,9 +222,7 @@ def fourier_shell_correlation(
     # skip the DC shell (removed by mean subtraction) in the curve handed back
     freq, fsc, counts = freq[1:], fsc[1:], counts[1:]
     res = {float(t): resolution_from_fsc(freq, fsc, t) for t in thresholds}
-    return FSCResult(
-        frequency=freq, fsc=fsc, counts=counts, pixel_size_um=pixel_size_um, resolution_px=res
-    )
+    return FSCResult(frequency=freq, fsc=fsc, counts=counts, pixel_size_um=pixel_size_um, resolution_px=res)
 
 
 def orthoslice_preview(
@@ -285,9 +278,7 @@ def orthoslice_preview(
     img = np.zeros((h, w), dtype=np.uint8)
     x = 0
     for p in panels:
-        img[: p.shape[0], x : x + p.shape[1]] = (
-            np.clip((p - lo) / (hi - lo), 0, 1) * 255 + 0.5
-        ).astype(np.uint8)
+        img[: p.shape[0], x : x + p.shape[1]] = (np.clip((p - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(np.uint8)
         x += p.shape[1] + gap
     if path is not None:
         from PIL import Image

@@ -327,7 +327,11 @@ def simulate_tilt_series(
     """
     rng = np.random.default_rng(seed)
     proj = project(
-        volume, angles, pixel_size_um, zone_plate=zone_plate, focal_planes_um=focal_planes_um,
+        volume,
+        angles,
+        pixel_size_um,
+        zone_plate=zone_plate,
+        focal_planes_um=focal_planes_um,
         depth_step_um=depth_step_um,
     )
     if photons is not None or sigma:
@@ -337,13 +341,19 @@ def simulate_tilt_series(
         proj, shifts = misalign(proj, max_shift_px, seed=rng)
     planes = None if focal_planes_um is None else np.atleast_1d(np.asarray(focal_planes_um, float))
     return SimulatedSeries(
-        projections=proj, angles=np.asarray(angles, float), volume=np.asarray(volume),
-        pixel_size_um=float(pixel_size_um), focal_planes_um=planes, zone_plate=zone_plate,
-        shifts=shifts, labels=labels,
+        projections=proj,
+        angles=np.asarray(angles, float),
+        volume=np.asarray(volume),
+        pixel_size_um=float(pixel_size_um),
+        focal_planes_um=planes,
+        zone_plate=zone_plate,
+        shifts=shifts,
+        labels=labels,
     )
 
 
 # --- command line -----------------------------------------------------------------------------
+
 
 def _write_mrc(path: Path, data: np.ndarray, voxel_size_angstrom: float) -> None:
     import mrcfile
@@ -368,9 +378,15 @@ def _run_simulate(args: argparse.Namespace) -> int:
     angles = tilt_angles(args.max_angle, args.step)
     planes = args.focal_planes_um
     series = simulate_tilt_series(
-        volume, angles, p, zone_plate=zp,
+        volume,
+        angles,
+        p,
+        zone_plate=zp,
         focal_planes_um=planes if planes and len(planes) > 1 else (planes[0] if planes else None),
-        photons=args.photons, sigma=args.sigma, max_shift_px=args.misalign_px, seed=args.seed,
+        photons=args.photons,
+        sigma=args.sigma,
+        max_shift_px=args.misalign_px,
+        seed=args.seed,
     )
     out = Path(args.output)
     proj = series.projections
@@ -388,8 +404,12 @@ def _run_simulate(args: argparse.Namespace) -> int:
     _write_mrc(out, proj, p * 1e4)
     out.with_suffix(".tlt").write_text("".join(f"{a:.2f}\n" for a in angles))
     if series.shifts is not None:
-        np.savetxt(out.with_suffix(".shifts.txt"), series.shifts, fmt="%.3f",
-                   header="applied shifts per tilt: rows columns (pixels)")
+        np.savetxt(
+            out.with_suffix(".shifts.txt"),
+            series.shifts,
+            fmt="%.3f",
+            header="applied shifts per tilt: rows columns (pixels)",
+        )
     if args.truth:
         _write_mrc(Path(args.truth), volume, p * 1e4)
     msg = f"wrote {out} ({proj.shape[0]} sections), {out.with_suffix('.tlt')}"
@@ -416,12 +436,10 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     sp.add_argument("-o", "--output", required=True, help="output tilt series (.mrc)")
     sp.add_argument("--truth", help="also write the ground-truth volume (LAC, µm⁻¹) here (.mrc)")
     sp.add_argument("--phantom", choices=["cell", "shepp-logan"], default="cell")
-    sp.add_argument("--shape", type=int, nargs=3, default=[32, 128, 128],
-                    metavar=("ROWS", "THICKNESS", "COLUMNS"))
+    sp.add_argument("--shape", type=int, nargs=3, default=[32, 128, 128], metavar=("ROWS", "THICKNESS", "COLUMNS"))
     sp.add_argument("--pixel-size-um", type=float, default=0.02)
     sp.add_argument("--thickness-um", type=float, default=None, help="cell thickness (cell phantom)")
-    sp.add_argument("--lac-scale", type=float, default=0.4,
-                    help="LAC in µm⁻¹ of the Shepp-Logan phantom's value 1")
+    sp.add_argument("--lac-scale", type=float, default=0.4, help="LAC in µm⁻¹ of the Shepp-Logan phantom's value 1")
     sp.add_argument("--max-angle", type=float, default=65.0)
     sp.add_argument("--step", type=float, default=1.0, help="tilt step, degrees")
     sp.add_argument("--photons", type=float, default=None, help="incident photons per pixel")
@@ -431,8 +449,13 @@ def register_cli(subparsers: Any) -> argparse.ArgumentParser:
     sp.add_argument("--energy-ev", type=float, default=520.0)
     sp.add_argument("--zone-width-nm", type=float, default=25.0)
     sp.add_argument("--zones", type=int, default=500)
-    sp.add_argument("--focal-planes-um", type=float, nargs="+", default=None,
-                    help="focal plane positions (µm from the tilt axis, + towards detector)")
+    sp.add_argument(
+        "--focal-planes-um",
+        type=float,
+        nargs="+",
+        default=None,
+        help="focal plane positions (µm from the tilt axis, + towards detector)",
+    )
     sp.add_argument("--seed", type=int, default=0)
     sp.set_defaults(func=_run_simulate)
     return sp

@@ -43,7 +43,10 @@ def test_identical_planes_give_the_single_plane_result():
     )
     np.testing.assert_allclose(many, one, atol=1e-5)
     lin = reconstruct_focal_series(
-        np.repeat(proj, 3, axis=1), angles, focal_planes_um=[-0.5, 0.0, 0.5], pixel_size_um=0.02,
+        np.repeat(proj, 3, axis=1),
+        angles,
+        focal_planes_um=[-0.5, 0.0, 0.5],
+        pixel_size_um=0.02,
         blend="linear",
     )
     np.testing.assert_allclose(lin, one, atol=1e-5)
@@ -94,9 +97,7 @@ def test_wiener_deconvolution_restores_a_blurred_image():
 )
 def test_bad_focal_series_inputs(shape, angles, planes, message):
     with pytest.raises(ValueError, match=message):
-        reconstruct_focal_series(
-            np.zeros(shape, np.float32), angles, focal_planes_um=planes, pixel_size_um=0.02
-        )
+        reconstruct_focal_series(np.zeros(shape, np.float32), angles, focal_planes_um=planes, pixel_size_um=0.02)
 
 
 def test_bad_options():
@@ -106,9 +107,7 @@ def test_bad_options():
     with pytest.raises(ValueError, match="method"):
         reconstruct_focal_series(proj, [0, 1, 2], focal_planes_um=[0], pixel_size_um=1, method="x")
     with pytest.raises(ValueError, match="NaN"):
-        reconstruct_focal_series(
-            np.full((3, 1, 2, 8), np.nan), [0, 1, 2], focal_planes_um=[0], pixel_size_um=1
-        )
+        reconstruct_focal_series(np.full((3, 1, 2, 8), np.nan), [0, 1, 2], focal_planes_um=[0], pixel_size_um=1)
 
 
 def test_focal_series_beats_single_focus_far_from_focus():
@@ -136,30 +135,36 @@ def test_focal_series_beats_single_focus_far_from_focus():
 
     centre = int(np.argmin(np.abs(planes)))
     single = to_lac(
-        reconstruct_focal_series(
-            series[:, centre : centre + 1], angles, focal_planes_um=[0.0], pixel_size_um=p
-        ), p,
+        reconstruct_focal_series(series[:, centre : centre + 1], angles, focal_planes_um=[0.0], pixel_size_um=p),
+        p,
     )
-    focal = to_lac(
-        reconstruct_focal_series(series, angles, focal_planes_um=planes, pixel_size_um=p), p
-    )
+    focal = to_lac(reconstruct_focal_series(series, angles, focal_planes_um=planes, pixel_size_um=p), p)
     focal_w = to_lac(
         reconstruct_focal_series(
-            series, angles, focal_planes_um=planes, pixel_size_um=p, zone_plate=zp,
+            series,
+            angles,
+            focal_planes_um=planes,
+            pixel_size_um=p,
+            zone_plate=zp,
             wiener_snr=300.0,
-        ), p,
+        ),
+        p,
     )
     single_w = to_lac(
         reconstruct_focal_series(
-            series[:, centre : centre + 1], angles, focal_planes_um=[0.0], pixel_size_um=p,
-            zone_plate=zp, wiener_snr=300.0,
-        ), p,
+            series[:, centre : centre + 1],
+            angles,
+            focal_planes_um=[0.0],
+            pixel_size_um=p,
+            zone_plate=zp,
+            wiener_snr=300.0,
+        ),
+        p,
     )
     rng = float(truth.max() - truth.min())
     score = {
         name: (psnr(v, truth, mask=far, data_range=rng), psnr(v, truth, mask=focused, data_range=rng))
-        for name, v in [("single", single), ("focal", focal), ("focal_w", focal_w),
-                        ("single_w", single_w)]
+        for name, v in [("single", single), ("focal", focal), ("focal_w", focal_w), ("single_w", single_w)]
     }
     # Measured on this case: single 30.1, focal 30.4, single+Wiener 30.9, focal+Wiener 32.2 dB.
     # The issue's 3 dB target is met by the larger bench case (bench/focus.py), not here: this
@@ -169,3 +174,53 @@ def test_focal_series_beats_single_focus_far_from_focus():
     assert score["focal_w"][0] > score["single_w"][0] + 0.8
     # in focus, the focal series is no worse than the single focus
     assert score["focal"][1] > score["single"][1] - 0.2
+
+
+def test_cli_reconstructs_a_simulated_focal_series(tmp_path):
+    """simulate (focal series, tilt-major MRC + .focal.json) -> reconstruct -> MRC with voxel size."""
+    from reconstruction.engine.cli import main
+    from reconstruction.engine.io import read_mrc
+
+    series = tmp_path / "s.mrc"
+    rc = main(
+        [
+            "simulate",
+            "-o",
+            str(series),
+            "--shape",
+            "6",
+            "48",
+            "48",
+            "--pixel-size-um",
+            "0.04",
+            "--thickness-um",
+            "1.6",
+            "--max-angle",
+            "60",
+            "--step",
+            "10",
+            "--focal-planes-um",
+            "-0.8",
+            "0",
+            "0.8",
+            "--truth",
+            str(tmp_path / "t.mrc"),
+        ]
+    )
+    assert rc == 0 and (tmp_path / "s.focal.json").is_file()
+    assert read_mrc(series)[0].shape[0] == 13 * 3  # tilt-major sections
+    out = tmp_path / "v.mrc"
+    # the sidecar next to the series is found without --focal-json
+    assert main(["reconstruct", str(series), "--angles", str(tmp_path / "s.tlt"), "-q", "-o", str(out)]) == 0
+    vol, px = read_mrc(out)
+    truth, _ = read_mrc(tmp_path / "t.mrc")
+    assert vol.shape == (6, 48, 48) and px == pytest.approx(0.04)
+    # calibrated: LAC per voxel length; correlates with the truth
+    lac = vol / 0.04
+    assert np.corrcoef(lac[2:4].ravel(), truth[2:4].ravel())[0, 1] > 0.6
+    # explicit sidecar, and a sidecar that does not fit the stack
+    assert main(["reconstruct", str(series), "--focal-json", str(tmp_path / "s.focal.json"), "-q", "-o", str(out)]) == 0
+    (tmp_path / "bad.focal.json").write_text('{"focal_planes_um": [0, 1, 2, 3, 4, 5, 6, 7]}')
+    assert (
+        main(["reconstruct", str(series), "--focal-json", str(tmp_path / "bad.focal.json"), "-q", "-o", str(out)]) == 2
+    )

@@ -36,7 +36,9 @@ def test_ideal_projection_matches_skimage_radon(shape):
     ang = tilt_angles(60, 7.5)
     n = max(shape)
     square = np.zeros((n, n))
-    square[(n - shape[0]) // 2 : (n - shape[0]) // 2 + shape[0], (n - shape[1]) // 2 : (n - shape[1]) // 2 + shape[1]] = sl
+    square[
+        (n - shape[0]) // 2 : (n - shape[0]) // 2 + shape[0], (n - shape[1]) // 2 : (n - shape[1]) // 2 + shape[1]
+    ] = sl
     ref = radon(square, ang)
     c = ref.shape[0] // 2
     ref = ref[c - n // 2 : c - n // 2 + n].T
@@ -105,8 +107,14 @@ def test_noise_and_misalignment_are_seeded():
 def test_simulate_tilt_series_bundle():
     ph = cell_phantom((8, 48, 48), 0.05, thickness_um=1.8, seed=0)
     s = simulate_tilt_series(
-        ph.volume, tilt_angles(60, 15), 0.05, zone_plate=ZonePlate(), photons=2000,
-        max_shift_px=1.0, seed=4, focal_planes_um=[-0.5, 0.5],
+        ph.volume,
+        tilt_angles(60, 15),
+        0.05,
+        zone_plate=ZonePlate(),
+        photons=2000,
+        max_shift_px=1.0,
+        seed=4,
+        focal_planes_um=[-0.5, 0.5],
     )
     assert s.projections.shape == (9, 2, 8, 48)
     assert s.shifts.shape == (9, 2)
@@ -122,9 +130,29 @@ def test_simulate_command_writes_series_tlt_and_truth(tmp_path):
     out = tmp_path / "series.mrc"
     truth = tmp_path / "truth.mrc"
     args = parser.parse_args(
-        ["simulate", "-o", str(out), "--truth", str(truth), "--shape", "4", "32", "32",
-         "--pixel-size-um", "0.05", "--thickness-um", "1.2", "--max-angle", "60", "--step", "20",
-         "--photons", "1000", "--misalign-px", "1"]
+        [
+            "simulate",
+            "-o",
+            str(out),
+            "--truth",
+            str(truth),
+            "--shape",
+            "4",
+            "32",
+            "32",
+            "--pixel-size-um",
+            "0.05",
+            "--thickness-um",
+            "1.2",
+            "--max-angle",
+            "60",
+            "--step",
+            "20",
+            "--photons",
+            "1000",
+            "--misalign-px",
+            "1",
+        ]
     )
     assert args.func(args) == 0
     with mrcfile.open(out) as m:
