@@ -11,6 +11,7 @@ import json
 import django_filters
 from django.db.models import Count, Prefetch
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -284,7 +285,8 @@ class CheckImageViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewse
         services.check_image_calibrate(image=image, landmarks=payload.validated_data["landmarks"], by=request.user)
         return Response(self._render(image.pk))
 
-    @action(detail=True, methods=["post"], serializer_class=serializers.Serializer)
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
     def recompute(self, request, pk=None):
         """Compute previews and metrics again."""
         image = services.check_image_metrics_requeue(image=self.get_object(), by=request.user)

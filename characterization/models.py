@@ -51,12 +51,20 @@ class IceQualityClass(models.IntegerChoices):
     CRYSTALLINE = 4, "4 · crystalline or too thick"
 
 
-class Integrity(models.IntegerChoices):
-    DESTROYED = 1, "1 · destroyed"
-    POOR = 2, "2 · poor"
-    FAIR = 3, "3 · fair"
-    GOOD = 4, "4 · good"
-    INTACT = 5, "5 · intact"
+class CellIntegrity(models.IntegerChoices):
+    DESTROYED = 1, "1 · cells destroyed"
+    POOR = 2, "2 · cells mostly damaged"
+    FAIR = 3, "3 · cells partly damaged"
+    GOOD = 4, "4 · cells mostly intact"
+    INTACT = 5, "5 · cells intact"
+
+
+class GridIntegrity(models.IntegerChoices):
+    DESTROYED = 1, "1 · grid bent or film gone"
+    POOR = 2, "2 · most squares broken"
+    FAIR = 3, "3 · many squares broken"
+    GOOD = 4, "4 · a few squares broken"
+    INTACT = 5, "5 · grid flat, film intact"
 
 
 # Which manual scores belong to which stage (a score of the other stage is refused).
@@ -89,8 +97,8 @@ class Check(models.Model):
     ice_quality_class = models.PositiveSmallIntegerField(
         choices=IceQualityClass.choices, null=True, blank=True, help_text="1 best (vitreous, thin) … 4 worst"
     )
-    cell_integrity = models.PositiveSmallIntegerField(choices=Integrity.choices, null=True, blank=True)
-    grid_integrity = models.PositiveSmallIntegerField(choices=Integrity.choices, null=True, blank=True)
+    cell_integrity = models.PositiveSmallIntegerField(choices=CellIntegrity.choices, null=True, blank=True)
+    grid_integrity = models.PositiveSmallIntegerField(choices=GridIntegrity.choices, null=True, blank=True)
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -116,6 +116,7 @@ def grid_quality_facts(*, grid: Grid) -> dict:
 
     Returns a dict (values None when unknown):
 
+    - ``pre_vitrification_check`` / ``post_vitrification_check``: whether the grid has such a check;
     - ``post_check_id``: the latest post-vitrification check, and its manual scores
       ``ice_quality_class`` (1 best … 4 worst), ``cell_integrity`` and ``grid_integrity`` (1 worst … 5 best);
     - ``pre_check_id``, ``cell_density`` (1–5, 3 = target), ``morphology`` (1–5, 5 best) of the latest
@@ -133,6 +134,8 @@ def grid_quality_facts(*, grid: Grid) -> dict:
     facts: dict = {
         "grid_id": grid.pk,
         "check_count": len(checks),
+        "pre_vitrification_check": pre is not None,
+        "post_vitrification_check": post is not None,
         "pre_check_id": pre.pk if pre else None,
         "cell_density": pre.cell_density if pre else None,
         "morphology": pre.morphology if pre else None,
@@ -179,3 +182,35 @@ def target_position(*, target: Target) -> dict | None:
     except ValueError:
         square = None
     return {"square": square, "offset_um": [round(dx, 3), round(dy, 3)], "grid_um": [round(gx, 3), round(gy, 3)]}
+
+
+def grid_targets(*, grid: Grid) -> list[dict]:
+    """The targets on a grid's post-vitrification images, for export to the beamline.
+
+    Each: ``target_id``, ``image_id``, ``check_id``, ``label``, ``priority`` (1 highest), ``x``/``y``
+    (pixels), ``square`` ("C4", or None before calibration or off the pattern) and ``offset_um``
+    ([dx, dy] µm from the square's centre, or None), ``calibration_residual_um``.
+    """
+    targets = (
+        Target.objects.filter(image__lm_check__grid=grid, image__lm_check__stage=CheckStage.POST_VITRIFICATION)
+        .select_related("image__lm_check__grid__lot__grid_type")
+        .order_by("priority", "image__lm_check__checked_at", "id")
+    )
+    rows = []
+    for target in targets:
+        position = target_position(target=target)
+        rows.append(
+            {
+                "target_id": target.pk,
+                "image_id": target.image_id,
+                "check_id": target.image.lm_check_id,
+                "label": target.label,
+                "priority": target.priority,
+                "x": target.x,
+                "y": target.y,
+                "square": position["square"] if position else None,
+                "offset_um": position["offset_um"] if position else None,
+                "calibration_residual_um": target.image.calibration_residual_um,
+            }
+        )
+    return rows
