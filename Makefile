@@ -7,7 +7,7 @@ BENCH_STAMP := $(VENV)/.installed-bench
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run serve test test-pg lint format bench migrate demo clean
+.PHONY: setup run serve test e2e lint format bench migrate demo clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,7 +28,12 @@ run: demo
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bash scripts/serve.sh
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not e2e"
+
+# Browser tests: Playwright driving Debian's Chromium (installed here if missing; never downloaded).
+e2e: setup
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	$(PY) -m pytest -q -m e2e tests/e2e
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,29 @@ from tests.factories import LabFactory, MembershipFactory, UserFactory
 REAL_WORKER = os.environ.get("LIMS_REAL_WORKER") == "1"
 
 
+# Reference rows that data migrations create. A transactional test (threads, live server) ends
+# with a flush that wipes them, so they are put back before each such test. Each app adds its
+# (migration module, function) here.
+REFERENCE_DATA = [
+    ("grids.migrations.0002_grid_types", "create"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _reference_rows(request):
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker and marker.kwargs.get("transaction")) or "live_server" in request.fixturenames
+    if not transactional:
+        return
+    import importlib
+
+    from django.apps import apps
+
+    request.getfixturevalue("_django_db_helper")
+    for module_name, function in REFERENCE_DATA:
+        getattr(importlib.import_module(module_name), function)(apps, None)
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
