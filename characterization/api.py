@@ -144,6 +144,14 @@ def metrics_object(image: CheckImage) -> dict:
 class ListField(serializers.ListField):
     """A list that also accepts one JSON or comma-separated string (multipart forms)."""
 
+    def get_value(self, dictionary):
+        if hasattr(dictionary, "getlist"):
+            if self.field_name not in dictionary:
+                return serializers.empty
+            values = dictionary.getlist(self.field_name)
+            return values[0] if len(values) == 1 else values
+        return super().get_value(dictionary)
+
     def to_internal_value(self, data):
         if isinstance(data, str):
             text = data.strip()
@@ -154,8 +162,6 @@ class ListField(serializers.ListField):
                     raise serializers.ValidationError("Not valid JSON.") from None
             else:
                 data = [part.strip() for part in text.split(",")] if text else []
-        elif hasattr(data, "getlist"):
-            data = data.getlist(self.field_name)
         return super().to_internal_value(data)
 
 
