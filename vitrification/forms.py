@@ -141,6 +141,15 @@ class RunForm(forms.Form):
         self.fields["operator"].initial = user.pk
         self.fields["performed_at"].initial = timezone.localtime().replace(second=0, microsecond=0)
 
+        # The bench repeats its settings: start from the user's last run of this kind.
+        last = None if self.is_bound else selectors.last_run(user=user, kind=self.kind)
+        if last is not None:
+            for name in self.param_names:
+                self.fields[name].initial = getattr(last, name)
+            if last.instrument.active:
+                self.fields["instrument"].initial = last.instrument_id
+        self.prefilled_from = last
+
         for grid in candidates:
             self.fields[f"failed_{grid.pk}"] = forms.BooleanField(required=False, label="Failed")
             self.fields[f"reason_{grid.pk}"] = forms.CharField(

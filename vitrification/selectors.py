@@ -75,6 +75,15 @@ def hpf_run_get(*, user, pk: int) -> HPFRun:
     return get_object_or_404(hpf_run_list(user=user), pk=pk)
 
 
+RUN_KINDS = {InstrumentKind.PLUNGER: PlungeRun, InstrumentKind.HPF: HPFRun}
+
+
+def last_run(*, user, kind: str):
+    """The user's most recent run of this kind (its settings prefill the next form), or None."""
+    model = RUN_KINDS[kind]
+    return permissions.scope(model.objects.all(), user).filter(created_by=user).order_by("-created_at", "-id").first()
+
+
 def grids_ready_for_vitrification(*, user) -> QuerySet[Grid]:
     """Seeded grids of the user's labs: the only ones a run may take."""
     return grid_selectors.grid_list(user=user).filter(state=GridState.SEEDED).order_by("barcode")
@@ -83,6 +92,3 @@ def grids_ready_for_vitrification(*, user) -> QuerySet[Grid]:
 def grid_outcome(*, grid: Grid) -> GridOutcome | None:
     """How (and in which run) the grid was vitrified, or None; for the grid page."""
     return GridOutcome.objects.select_related("plunge_run__instrument", "hpf_run__instrument").filter(grid=grid).first()
-
-
-RUN_KINDS = {InstrumentKind.PLUNGER: PlungeRun, InstrumentKind.HPF: HPFRun}

@@ -245,3 +245,14 @@ def test_the_grid_page_shows_how_the_grid_was_vitrified(web, seeded, plunger, me
     assert reverse("vitrification:plunge-run-detail", args=[run.pk]) in ok
     assert "film torn" in failed
     assert f"{reverse('vitrification:plunge-run-create')}?grids={seeded[2].pk}" in waiting
+
+
+def test_the_form_starts_from_the_users_last_settings(web, seeded, plunger, member):
+    services.plunge_run_record(
+        grids=seeded[:1], instrument=plunger, by=member, blot_time_s=7, humidity_percent=88, blot_side="back"
+    )
+    form = web.get(reverse("vitrification:plunge-run-create")).context["form"]
+    assert form["blot_time_s"].value() == 7
+    assert form["humidity_percent"].value() == 88
+    assert form["blot_side"].value() == "back"
+    assert form["instrument"].value() == plunger.pk
