@@ -175,7 +175,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Grids, seeding, vitrification, checks, beamtime and reconstruction for cryo-SXT labs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"GridStateEnum": "grids.lifecycle.GridState"},
+    # One schema name per choice set where field names collide across apps.
+    "ENUM_NAME_OVERRIDES": {
+        "GridStateEnum": "grids.lifecycle.GridState",
+        "InstrumentKindEnum": "vitrification.models.InstrumentKind",
+        "ImageKindEnum": "characterization.models.ImageKind",
+        "SessionStatusEnum": "beamtime.models.SessionStatus",
+        "ShipmentStatusEnum": "beamtime.models.ShipmentStatus",
+    },
 }
 
 # Celery: JSON only; a job is acknowledged after it ran, so a crashed worker's job is redelivered.

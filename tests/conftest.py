@@ -12,6 +12,20 @@ from tests.factories import LabFactory, MembershipFactory, UserFactory
 REAL_WORKER = os.environ.get("LIMS_REAL_WORKER") == "1"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` prove what only PostgreSQL has (row locks under real concurrency,
+    exclusion constraints); they are deselected, not skipped, on SQLite and run in CI's PostgreSQL
+    pass (.ci/run)."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    deselected = [item for item in items if item.get_closest_marker("postgres")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+
+
 # Reference rows that data migrations create. A transactional test (threads, live server) ends
 # with a flush that wipes them, so they are put back before each such test. Each app adds its
 # (migration module, function) here.

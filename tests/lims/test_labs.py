@@ -105,3 +105,12 @@ def test_production_mode_passes_the_deploy_check(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_the_openapi_schema_lists_every_endpoint(api):
+    response = api.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    paths = response.json()["paths"] if response["Content-Type"].endswith("json") else response.content.decode()
+    for endpoint in ["/api/v1/labs/", "/api/v1/grid-lots/{id}/register-grids/", "/api/v1/grids/{id}/discard/",
+                     "/api/v1/seedings/", "/api/v1/plunge-runs/", "/api/v1/hpf-runs/", "/api/v1/instruments/"]:  # fmt: skip
+        assert endpoint in paths, endpoint
