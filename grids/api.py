@@ -110,11 +110,35 @@ class TransitionSerializer(serializers.ModelSerializer):
 
 
 class GridDetailSerializer(GridSerializer):
+    """One grid with its lifecycle history and its light-microscopy QC (checks and decision)."""
+
     transitions = TransitionSerializer(many=True, read_only=True)
+    checks = serializers.SerializerMethodField()
+    qc_decision = serializers.SerializerMethodField()
 
     class Meta(GridSerializer.Meta):
-        fields = [*GridSerializer.Meta.fields, "transitions"]
+        fields = [*GridSerializer.Meta.fields, "transitions", "checks", "qc_decision", "qc_decisions"]
         read_only_fields = fields
+
+    qc_decisions = serializers.SerializerMethodField()
+
+    def _quality(self, grid: Grid) -> dict:
+        # Computed once per grid and shared by the three fields.
+        cache = self.context.setdefault("_grid_quality", {})
+        if grid.pk not in cache:
+            from characterization.api import grid_characterization
+
+            cache[grid.pk] = grid_characterization(grid, self.context)
+        return cache[grid.pk]
+
+    def get_checks(self, grid: Grid) -> list[dict]:
+        return self._quality(grid)["checks"]
+
+    def get_qc_decision(self, grid: Grid) -> dict | None:
+        return self._quality(grid)["qc_decision"]
+
+    def get_qc_decisions(self, grid: Grid) -> list[dict]:
+        return self._quality(grid)["qc_decisions"]
 
 
 class DiscardSerializer(serializers.Serializer):

@@ -146,6 +146,10 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 # Uploads above this stay on disk while they stream in instead of in memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+# Light-microscopy uploads: refused above these (file size, pixels per plane, decoded bytes).
+LIMS_IMAGE_MAX_BYTES = env_int("LIMS_IMAGE_MAX_BYTES", 2 * 1024**3)
+LIMS_IMAGE_MAX_PIXELS = env_int("LIMS_IMAGE_MAX_PIXELS", 16384 * 16384)
+LIMS_IMAGE_MAX_DECODED_BYTES = env_int("LIMS_IMAGE_MAX_DECODED_BYTES", 4 * 1024**3)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -162,3 +162,13 @@ def test_token_auth_works_and_anonymous_is_refused(client, member):
 def test_grid_types_include_hzb2_and_at_least_four_more(api):
     names = [t["name"] for t in api.get("/api/v1/grid-types/?page_size=100").json()["results"]]
     assert "HZB-2" in names and len(names) >= 5
+
+
+def test_the_grid_record_shows_its_checks_and_decision(api, lab, member):
+    grid = make_grids(lab=lab, user=member, count=1, state="vitrified")[0]
+    body = api.get(f"/api/v1/grids/{grid.pk}/").json()
+    assert body["checks"] == [] and body["qc_decision"] is None
+    from characterization import services as qc_services
+
+    check = qc_services.check_create(grid=grid, stage="post_vitrification", by=member, ice_quality_class=1)
+    assert api.get(f"/api/v1/grids/{grid.pk}/").json()["checks"][0]["id"] == check.pk
