@@ -53,6 +53,39 @@ def grid_quality_facts(grid) -> dict:
     return facts
 
 
+def grid_targets(grid) -> list[dict]:
+    """A grid's targets as {label, priority, square, offset_um}: characterization's `grid_targets` selector,
+    or, while it does not exist, its post-vitrification Target rows (square/offset only if they carry them)."""
+    try:
+        from characterization import selectors
+    except ImportError:
+        return []
+    if hasattr(selectors, "grid_targets"):
+        return [dict(t) for t in selectors.grid_targets(grid=grid)]
+    try:
+        from characterization.models import CheckStage, Target
+    except ImportError:
+        return []
+    rows = (
+        Target.objects.filter(image__lm_check__grid=grid, image__lm_check__stage=CheckStage.POST_VITRIFICATION)
+        .select_related("image__lm_check__grid__lot__grid_type")
+        .order_by("priority", "id")
+    )
+    position = getattr(selectors, "target_position", None)
+    out = []
+    for t in rows:
+        where = (position(target=t) if position else None) or {}
+        out.append(
+            {
+                "label": t.label,
+                "priority": t.priority,
+                "square": where.get("square", getattr(t, "square", None)),
+                "offset_um": where.get("offset_um", getattr(t, "offset_um", None)),
+            }
+        )
+    return out
+
+
 def _decision_from_state(grid) -> str | None:
     return {"accepted": "accepted", "rejected": "rejected"}.get(grid.state)
 
