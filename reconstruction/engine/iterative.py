@@ -25,13 +25,21 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from reconstruction.engine.projectors import HAVE_NUMBA, back_slab, forward_slab, geometry
+from reconstruction.engine.projectors import (
+    HAVE_NUMBA,
+    _use_numba,
+    back_slab,
+    forward_slab,
+    geometry,
+)
 from reconstruction.engine.slabs import iter_slabs, slab_size_for
 from reconstruction.engine.validate import check_series
 from reconstruction.engine.wbp import circle_mask
 
 if HAVE_NUMBA:
     import numba
+
+    from reconstruction.engine.projectors import _nb_back_update
 
 __all__ = ["CGLS_DEFAULTS", "SIRT_DEFAULTS", "IterativeOptions", "cgls", "sirt"]
 
@@ -165,6 +173,11 @@ def sirt(
             inv_col *= mask
         weights.append((cg, sg, inv_row, inv_col))
 
+    fused = _use_numba(backend)
+    cx, cz, dc = float(nc // 2), float(nz // 2), float(axis_offset)
+    ones_w = np.ones(nt, dtype=np.float32)
+    weights = [(cg, sg, ir, np.ascontiguousarray(ic)) for cg, sg, ir, ic in weights]
+
     for r0, r1 in iter_slabs(nr, step):
         b = np.ascontiguousarray(p[:, r0:r1, :].transpose(0, 2, 1), dtype=np.float32)
         bs = [np.ascontiguousarray(b[g]) for g in groups]
@@ -175,6 +188,10 @@ def sirt(
                 resid = forward_slab(x, cg, sg, axis_offset=axis_offset, backend=backend)
                 np.subtract(bg, resid, out=resid)
                 resid *= inv_row
+                if fused:
+                    # back projection, scaling, update and clipping in one pass over x
+                    _nb_back_update(resid, cg, sg, x, inv_col[..., 0], cx, cz, dc, ones_w[: len(cg)], nonneg)
+                    continue
                 upd = back_slab(resid, cg, sg, nz, axis_offset=axis_offset, backend=backend)
                 upd *= inv_col
                 x += upd

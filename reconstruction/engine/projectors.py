@@ -21,8 +21,9 @@ projector is the exact adjoint (transpose) of the back projector, which Krylov m
 Internally the kernels work on a *slices-innermost* layout: volumes ``(thickness, columns, slices)``
 and sinogram stacks ``(tilts, detector, slices)``, so that one detector coordinate is computed per
 pixel and angle and then applied to all slices at once (vectorised). With numba installed the
-kernels are compiled, parallel over pixels (back projection) or angles (forward projection);
-otherwise a numpy implementation vectorised over slices is used.
+kernels are compiled, parallel over x–z rows (back projection: angle loop outside the x loop, so the
+output row stays in cache) or over blocks of whole tilts (forward projection: each thread owns its
+tilts' sinogram rows, no write conflicts; tilts innermost inside a block); otherwise a numpy implementation vectorised over slices is used.
 """
 
 from __future__ import annotations
@@ -102,63 +103,110 @@ def _np_forward(vol, cos, sin, out, cx, cz, dc):
 
 if HAVE_NUMBA:
 
-    @numba.njit(parallel=True, cache=True, nogil=True)
-    def _nb_back(
-        sino, cos, sin, out, cx, cz, dc, weights
-    ):  # pragma: no cover - compiled
+    @numba.njit(cache=True, nogil=True)
+    def _nb_back_row(sino, cos, sin, orow, z, cx, cz, dc, weights):  # pragma: no cover
+        """orow[x, :] += sum_a weights[a] * interp(sino[a], s(z, x, a)), angles in order.
+
+        Angle-outer, x-inner: the output row stays in cache while each tilt's sinogram row is
+        streamed, and consecutive updates touch different voxels (no dependency chain).
+        """
         nt, nc, ns = sino.shape
-        nz, nx, _ = out.shape
-        for z in numba.prange(nz):
-            acc = np.empty(ns, dtype=np.float32)
-            zz = z - cz
+        nx = orow.shape[0]
+        zz = z - cz
+        for a in range(nt):
+            wa = weights[a]
+            sa = sino[a]
+            ca = cos[a]
+            b = sin[a] * zz
             for x in range(nx):
-                xx = x - cx
-                for k in range(ns):
-                    acc[k] = out[z, x, k]
-                for a in range(nt):
-                    s = cos[a] * xx - sin[a] * zz + (cx + dc)
-                    fi = np.floor(s)
-                    i0 = int(fi)
-                    w = np.float32(s - fi) * weights[a]
-                    w0 = weights[a] - w
-                    if i0 >= 0 and i0 + 1 < nc:
-                        for k in range(ns):
-                            acc[k] += w0 * sino[a, i0, k] + w * sino[a, i0 + 1, k]
-                    elif i0 == -1:
-                        for k in range(ns):
-                            acc[k] += w * sino[a, 0, k]
-                    elif i0 == nc - 1:
-                        for k in range(ns):
-                            acc[k] += w0 * sino[a, i0, k]
-                for k in range(ns):
-                    out[z, x, k] = acc[k]
+                s = ca * (x - cx) - b + (cx + dc)
+                fi = np.floor(s)
+                i0 = int(fi)
+                w = np.float32(s - fi) * wa
+                w0 = wa - w
+                if i0 >= 0 and i0 + 1 < nc:
+                    r0 = sa[i0]
+                    r1 = sa[i0 + 1]
+                    o = orow[x]
+                    for k in range(ns):
+                        o[k] += w0 * r0[k] + w * r1[k]
+                elif i0 == -1:
+                    for k in range(ns):
+                        orow[x, k] += w * sa[0, k]
+                elif i0 == nc - 1:
+                    for k in range(ns):
+                        orow[x, k] += w0 * sa[i0, k]
+
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def _nb_back(sino, cos, sin, out, cx, cz, dc, weights):  # pragma: no cover - compiled
+        nz = out.shape[0]
+        for z in numba.prange(nz):
+            _nb_back_row(sino, cos, sin, out[z], z, cx, cz, dc, weights)
         return out
 
     @numba.njit(parallel=True, cache=True, nogil=True)
-    def _nb_forward(vol, cos, sin, out, cx, cz, dc):  # pragma: no cover - compiled
+    def _nb_back_update(resid, cos, sin, x, scale, cx, cz, dc, weights, nonneg):  # pragma: no cover - compiled
+        """Fused SIRT update: x = max(0, x + scale * A^T resid), one x–z row at a time."""
+        nz, nx, ns = x.shape
+        for z in numba.prange(nz):
+            tmp = np.zeros((nx, ns), dtype=np.float32)
+            _nb_back_row(resid, cos, sin, tmp, z, cx, cz, dc, weights)
+            for xi in range(nx):
+                c = scale[z, xi]
+                xr = x[z, xi]
+                tr = tmp[xi]
+                if nonneg:
+                    for k in range(ns):
+                        v = xr[k] + tr[k] * c
+                        xr[k] = v if v > 0 else np.float32(0.0)
+                else:
+                    for k in range(ns):
+                        xr[k] = xr[k] + tr[k] * c
+        return x
+
+    @numba.njit(parallel=True, cache=True, nogil=True)
+    def _nb_forward(vol, cos, sin, out, cx, cz, dc, nblocks):  # pragma: no cover - compiled
+        """out[a, i, :] += sum_{z, x} hat(s - i) vol[z, x, :], sums in (z, x) order.
+
+        Threads own blocks of whole tilts (no write conflicts); inside a block the tilts are the
+        innermost loop, so consecutive scattered updates go to different sinogram rows (no
+        store-to-load dependency chain) while each voxel row is read once per block.
+        """
         nt, nc, ns = out.shape
         nz, nx, _ = vol.shape
-        for a in numba.prange(nt):
+        for blk in numba.prange(nblocks):
+            a0 = blk * nt // nblocks
+            a1 = (blk + 1) * nt // nblocks
             for z in range(nz):
                 zz = z - cz
                 for x in range(nx):
-                    s = cos[a] * (x - cx) - sin[a] * zz + (cx + dc)
-                    fi = np.floor(s)
-                    i0 = int(fi)
-                    w = np.float32(s - fi)
-                    w0 = np.float32(1.0) - w
-                    if i0 >= 0 and i0 + 1 < nc:
-                        for k in range(ns):
-                            v = vol[z, x, k]
-                            out[a, i0, k] += w0 * v
-                            out[a, i0 + 1, k] += w * v
-                    elif i0 == -1:
-                        for k in range(ns):
-                            out[a, 0, k] += w * vol[z, x, k]
-                    elif i0 == nc - 1:
-                        for k in range(ns):
-                            out[a, i0, k] += w0 * vol[z, x, k]
+                    v = vol[z, x]
+                    for a in range(a0, a1):
+                        s = cos[a] * (x - cx) - sin[a] * zz + (cx + dc)
+                        fi = np.floor(s)
+                        i0 = int(fi)
+                        w = np.float32(s - fi)
+                        w0 = np.float32(1.0) - w
+                        if i0 >= 0 and i0 + 1 < nc:
+                            o0 = out[a, i0]
+                            o1 = out[a, i0 + 1]
+                            for k in range(ns):
+                                o0[k] += w0 * v[k]
+                                o1[k] += w * v[k]
+                        elif i0 == -1:
+                            for k in range(ns):
+                                out[a, 0, k] += w * v[k]
+                        elif i0 == nc - 1:
+                            for k in range(ns):
+                                out[a, i0, k] += w0 * v[k]
         return out
+
+
+def _angle_blocks(n_tilts: int) -> int:
+    """Blocks of at most 8 tilts, a multiple of the thread count (balanced forward projection)."""
+    threads = numba.get_num_threads() if HAVE_NUMBA else 1
+    per = -(-n_tilts // (threads * 8))
+    return max(1, min(n_tilts, threads * per))
 
 
 def back_slab(
@@ -249,6 +297,7 @@ def forward_slab(
             cx,
             cz,
             float(axis_offset),
+            _angle_blocks(nt),
         )
     return _np_forward(vol, cos, sin, out, cx, cz, float(axis_offset))
 
@@ -264,9 +313,7 @@ def _use_numba(backend: str) -> bool:
 def _check_angles(angles_deg: ArrayLike, n: int | None = None) -> NDArray[np.float64]:
     angles = np.asarray(angles_deg, dtype=np.float64)
     if angles.ndim != 1 or angles.size == 0:
-        raise ValueError(
-            f"angles must be a non-empty 1-D sequence, got shape {angles.shape}"
-        )
+        raise ValueError(f"angles must be a non-empty 1-D sequence, got shape {angles.shape}")
     if not np.all(np.isfinite(angles)):
         raise ValueError("angles contain NaN or infinite values")
     if n is not None and angles.size != n:
@@ -354,8 +401,6 @@ def back_project(
     cos, sin = geometry(angles)
     w = None if weights is None else np.asarray(weights, dtype=np.float32)
     sino = np.ascontiguousarray(proj.transpose(0, 2, 1), dtype=np.float32)
-    vol = back_slab(
-        sino, cos, sin, nz, axis_offset=axis_offset, weights=w, backend=backend
-    )
+    vol = back_slab(sino, cos, sin, nz, axis_offset=axis_offset, weights=w, backend=backend)
     out = np.ascontiguousarray(vol.transpose(2, 0, 1))
     return out[0] if squeeze else out

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 __all__ = ["DEFAULT_SLAB_BYTES", "iter_slabs", "slab_size_for"]
 
 #: Working memory aimed at per slab (bytes), for the default slab size.
-DEFAULT_SLAB_BYTES = 256 * 2**20
+DEFAULT_SLAB_BYTES = 384 * 2**20
 
 
 def slab_size_for(
@@ -45,9 +45,7 @@ def slab_size_for(
     """
     if slab_size is not None:
         if int(slab_size) < 1:
-            raise ValueError(
-                f"slab_size must be a positive number of slices, got {slab_size}"
-            )
+            raise ValueError(f"slab_size must be a positive number of slices, got {slab_size}")
         return min(int(slab_size), rows)
     per_slice = 4 * arrays * (thickness * columns + n_tilts * columns)
     size = max(1, budget_bytes // max(per_slice, 1))

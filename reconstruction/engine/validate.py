@@ -14,9 +14,7 @@ __all__ = [
 ]
 
 
-def check_angles(
-    angles: ArrayLike, n_projections: int | None = None
-) -> NDArray[np.float64]:
+def check_angles(angles: ArrayLike, n_projections: int | None = None) -> NDArray[np.float64]:
     """Check tilt angles (degrees): 1-D, finite, strictly monotonic, count matching the stack.
 
     Parameters
@@ -33,55 +31,39 @@ def check_angles(
     """
     a = np.asarray(angles, dtype=np.float64)
     if a.ndim != 1:
-        raise ValueError(
-            f"angles must be a 1-D sequence, got an array of shape {a.shape}"
-        )
+        raise ValueError(f"angles must be a 1-D sequence, got an array of shape {a.shape}")
     if a.size == 0:
         raise ValueError("no tilt angles given")
     if not np.all(np.isfinite(a)):
         raise ValueError("tilt angles contain NaN or infinite values")
     if n_projections is not None and a.size != n_projections:
-        raise ValueError(
-            f"angle count does not match the stack: {a.size} angles for {n_projections} projections"
-        )
+        raise ValueError(f"angle count does not match the stack: {a.size} angles for {n_projections} projections")
     if a.size > 1:
         d = np.diff(a)
         if np.any(d == 0):
             i = int(np.flatnonzero(d == 0)[0])
-            raise ValueError(
-                f"duplicate tilt angle {a[i]:g}° at positions {i} and {i + 1}"
-            )
+            raise ValueError(f"duplicate tilt angle {a[i]:g}° at positions {i} and {i + 1}")
         if not (np.all(d > 0) or np.all(d < 0)):
             i = int(np.flatnonzero(np.sign(d) != np.sign(d[0]))[0])
-            raise ValueError(
-                f"tilt angles are not monotonic: {a[i]:g}° then {a[i + 1]:g}° at position {i + 1}"
-            )
+            raise ValueError(f"tilt angles are not monotonic: {a[i]:g}° then {a[i + 1]:g}° at position {i + 1}")
         if abs(a[-1] - a[0]) >= 360:
-            raise ValueError(
-                f"tilt angles span {abs(a[-1] - a[0]):g}°, more than a full turn"
-            )
+            raise ValueError(f"tilt angles span {abs(a[-1] - a[0]):g}°, more than a full turn")
     return a
 
 
 def check_finite(array: NDArray, what: str = "projections") -> None:
     """Raise if ``array`` holds NaN or infinite values, saying where the first one is."""
-    if np.issubdtype(array.dtype, np.floating) or np.issubdtype(
-        array.dtype, np.complexfloating
-    ):
+    if np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.complexfloating):
         bad = ~np.isfinite(array)
         if bad.any():
             where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(
-                f"{what} contain {int(bad.sum())} NaN or infinite pixels (first at index {where})"
-            )
+            raise ValueError(f"{what} contain {int(bad.sum())} NaN or infinite pixels (first at index {where})")
 
 
 def check_projections(projections: ArrayLike, ndim: tuple[int, ...] = (3,)) -> NDArray:
     """Check a projection stack: numeric, expected dimensionality, non-empty, finite."""
     p = np.asarray(projections)
-    if p.dtype == object or not (
-        np.issubdtype(p.dtype, np.floating) or np.issubdtype(p.dtype, np.integer)
-    ):
+    if p.dtype == object or not (np.issubdtype(p.dtype, np.floating) or np.issubdtype(p.dtype, np.integer)):
         raise ValueError(f"projections must be a numeric array, got dtype {p.dtype}")
     if p.ndim not in ndim:
         raise ValueError(
@@ -92,16 +74,12 @@ def check_projections(projections: ArrayLike, ndim: tuple[int, ...] = (3,)) -> N
     if 0 in p.shape:
         raise ValueError(f"projections are empty: shape {p.shape}")
     if p.ndim >= 2 and p.shape[-1] < 2:
-        raise ValueError(
-            f"projections need at least 2 detector columns, got shape {p.shape}"
-        )
+        raise ValueError(f"projections need at least 2 detector columns, got shape {p.shape}")
     check_finite(p)
     return p
 
 
-def check_series(
-    projections: ArrayLike, angles: ArrayLike
-) -> tuple[NDArray, NDArray[np.float64]]:
+def check_series(projections: ArrayLike, angles: ArrayLike) -> tuple[NDArray, NDArray[np.float64]]:
     """Check a (tilts, rows, columns) series and its angles together."""
     p = check_projections(projections)
     a = check_angles(angles, p.shape[0])

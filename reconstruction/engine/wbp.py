@@ -49,9 +49,7 @@ def detector_margin(thickness: int, columns: int) -> int:
     return int(np.ceil((np.hypot(thickness, columns) - columns) / 2)) + 1
 
 
-def ramp_filter(
-    n_columns: int, filter_name: str = "ram-lak", margin: int = 0
-) -> NDArray[np.float64]:
+def ramp_filter(n_columns: int, filter_name: str = "ram-lak", margin: int = 0) -> NDArray[np.float64]:
     """Frequency response (rfft layout) of the apodised ramp filter for ``n_columns`` columns.
 
     Parameters
@@ -72,16 +70,12 @@ def ramp_filter(
     if name == "ramp":
         name = "ram-lak"
     if name not in FILTERS:
-        raise ValueError(
-            f"unknown filter {filter_name!r}; choose one of {', '.join(FILTERS)}"
-        )
+        raise ValueError(f"unknown filter {filter_name!r}; choose one of {', '.join(FILTERS)}")
     size = padded_size(n_columns, margin)
     nfreq = size // 2 + 1
     if name == "none":
         return np.ones(nfreq)
-    n = np.concatenate(
-        (np.arange(1, size // 2 + 1, 2), np.arange(size // 2 - 1, 0, -2))
-    )
+    n = np.concatenate((np.arange(1, size // 2 + 1, 2), np.arange(size // 2 - 1, 0, -2)))
     f = np.zeros(size)
     f[0] = 0.25
     f[1::2] = -1.0 / (np.pi * n) ** 2
