@@ -115,12 +115,11 @@ class GridDetailSerializer(GridSerializer):
     transitions = TransitionSerializer(many=True, read_only=True)
     checks = serializers.SerializerMethodField()
     qc_decision = serializers.SerializerMethodField()
+    qc_decisions = serializers.SerializerMethodField()
 
     class Meta(GridSerializer.Meta):
         fields = [*GridSerializer.Meta.fields, "transitions", "checks", "qc_decision", "qc_decisions"]
         read_only_fields = fields
-
-    qc_decisions = serializers.SerializerMethodField()
 
     def _quality(self, grid: Grid) -> dict:
         # Computed once per grid and shared by the three fields.

@@ -123,7 +123,12 @@ def grid_lot_list(*, user) -> QuerySet[GridLot]:
 
 
 def storage_box_list(*, user) -> QuerySet[StorageBox]:
-    return permissions.scope(StorageBox.objects.all(), user).select_related("lab").annotate(used=Count("grids"))
+    return (
+        permissions.scope(StorageBox.objects.all(), user)
+        .select_related("lab")
+        .annotate(used=Count("grids"))
+        .order_by("lab__name", "name")
+    )
 
 
 def cell_line_list(*, user) -> QuerySet[CellLine]:

@@ -7,7 +7,11 @@ from lims.models import Lab, Membership
 
 
 def lab_list(*, user) -> QuerySet[Lab]:
-    return permissions.scope(Lab.objects.all(), user, lab_field="pk").annotate(member_count=Count("memberships"))
+    return (
+        permissions.scope(Lab.objects.all(), user, lab_field="pk")
+        .annotate(member_count=Count("memberships"))
+        .order_by("name")
+    )
 
 
 def lab_get(*, user, pk: int) -> Lab:

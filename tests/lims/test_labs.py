@@ -114,3 +114,16 @@ def test_the_openapi_schema_lists_every_endpoint(api):
     for endpoint in ["/api/v1/labs/", "/api/v1/grid-lots/{id}/register-grids/", "/api/v1/grids/{id}/discard/",
                      "/api/v1/seedings/", "/api/v1/plunge-runs/", "/api/v1/hpf-runs/", "/api/v1/instruments/"]:  # fmt: skip
         assert endpoint in paths, endpoint
+
+
+def test_drf_create_token_gives_a_token_the_api_accepts(member):
+    from io import StringIO
+
+    from rest_framework.test import APIClient
+
+    out = StringIO()
+    call_command("drf_create_token", member.username, stdout=out)
+    token = out.getvalue().split()[2]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/v1/labs/").status_code == 200
