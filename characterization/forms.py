@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.utils import timezone
+
+from characterization.models import (
+    STAGE_SCORES,
+    CellDensity,
+    CellIntegrity,
+    CheckStage,
+    Decision,
+    GridIntegrity,
+    IceQualityClass,
+    ImageKind,
+    Modality,
+    Morphology,
+)
+
+_SCORE_CHOICES = {
+    "cell_density": CellDensity.choices,
+    "morphology": Morphology.choices,
+    "ice_quality_class": IceQualityClass.choices,
+    "cell_integrity": CellIntegrity.choices,
+    "grid_integrity": GridIntegrity.choices,
+}
+_SCORE_LABELS = {
+    "cell_density": "Cell density",
+    "morphology": "Morphology",
+    "ice_quality_class": "Ice quality class (1 best)",
+    "cell_integrity": "Cell integrity",
+    "grid_integrity": "Grid integrity",
+}
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+
+class CheckForm(forms.Form):
+    """A check of one grid at one stage; only the stage's scores are shown."""
+
+    stage = forms.ChoiceField(choices=CheckStage.choices, widget=forms.HiddenInput)
+    microscope = forms.CharField(max_length=120, required=False, help_text="e.g. Zeiss Axio Observer, Leica Cryo CLEM")
+    microscope_stage = forms.CharField(
+        max_length=120, required=False, label="Stage", help_text="e.g. Linkam CMS196 cryo stage"
+    )
+    objective = forms.CharField(max_length=120, required=False, help_text="e.g. 10x/0.3 air")
+    checked_at = forms.DateTimeField(widget=DateTimeInput(format="%Y-%m-%dT%H:%M"), label="Checked at")
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, stage: str, **kwargs):
+        kwargs.setdefault("initial", {})
+        kwargs["initial"].setdefault("stage", stage)
+        kwargs["initial"].setdefault("checked_at", timezone.localtime().strftime("%Y-%m-%dT%H:%M"))
+        super().__init__(*args, **kwargs)
+        for name in STAGE_SCORES[stage]:
+            self.fields[name] = forms.TypedChoiceField(
+                choices=[("", "—"), *_SCORE_CHOICES[name]],
+                coerce=int,
+                empty_value=None,
+                required=False,
+                label=_SCORE_LABELS[name],
+            )
+        self.order_fields(["microscope", "microscope_stage", "objective", "checked_at", *STAGE_SCORES[stage], "notes"])
+
+
+class UploadForm(forms.Form):
+    """Fallback upload without JavaScript (the page uploads by drag and drop with progress)."""
+
+    file = forms.FileField(
+        label="Image file(s)", widget=forms.ClearableFileInput(attrs={"accept": ".tif,.tiff,.png,.jpg,.jpeg"})
+    )
+    kind = forms.ChoiceField(choices=ImageKind.choices, initial=ImageKind.CELLS)
+    modality = forms.ChoiceField(choices=[("", "Guess from the image"), *Modality.choices], required=False)
+
+
+class ImageMetadataForm(forms.Form):
+    kind = forms.ChoiceField(choices=ImageKind.choices)
+    modality = forms.ChoiceField(choices=Modality.choices)
+    pixel_size_um = forms.FloatField(required=False, min_value=0.0001, max_value=1000, label="Pixel size (µm)")
+    channel_names = forms.CharField(required=False, help_text="Comma-separated, one per channel, e.g. DAPI, GFP")
+    objective = forms.CharField(max_length=120, required=False)
+
+    def clean_channel_names(self):
+        text = self.cleaned_data["channel_names"].strip()
+        return [part.strip() for part in text.split(",")] if text else []
+
+
+class TargetForm(forms.Form):
+    x = forms.FloatField(
+        min_value=0, widget=forms.NumberInput(attrs={"step": "any"}), help_text="pixels; click the image"
+    )
+    y = forms.FloatField(min_value=0, widget=forms.NumberInput(attrs={"step": "any"}))
+    label = forms.CharField(max_length=80, required=False, help_text="Empty: T1, T2, …")
+    priority = forms.TypedChoiceField(choices=[(1, "1 · highest"), (2, "2"), (3, "3 · lowest")], coerce=int, initial=2)
+
+
+class CalibrationForm(forms.Form):
+    landmarks = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text='JSON list, at least 3: [{"x": 120, "y": 80, "square": "C4"}, …] (click the image in landmark mode)',
+    )
+
+    def clean_landmarks(self):
+        try:
+            value = json.loads(self.cleaned_data["landmarks"])
+        except ValueError:
+            raise forms.ValidationError("Not valid JSON: use the list of landmarks the page fills in.") from None
+        if not isinstance(value, list):
+            raise forms.ValidationError("Give a list of landmarks.")
+        return value
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=Decision.choices, widget=forms.RadioSelect)
+    reasons = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Why (shown in the grid's timeline)")
+
+
+class CheckFilterForm(forms.Form):
+    stage = forms.ChoiceField(choices=[("", "Any stage"), *CheckStage.choices], required=False)
+    grid = forms.IntegerField(required=False, widget=forms.HiddenInput)

@@ -1,0 +1,249 @@
+"""Bench pages for checks, images, targets and review: thin views over the services."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from characterization import files, forms, selectors, services
+from characterization.models import STAGE_SCORES, CheckStage, ImageKind, MetricsStatus, Target
+from grids import selectors as grid_selectors
+from grids.lifecycle import GridState
+from lims import permissions
+from lims.errors import DomainError
+
+PAGE_SIZE = 50
+
+
+def _form_error(form, error: DomainError) -> None:
+    field = error.field if error.field in form.fields and not form.fields[error.field].widget.is_hidden else None
+    form.add_error(field, error.message)
+
+
+def _default_stage(grid) -> str:
+    return (
+        CheckStage.PRE_VITRIFICATION
+        if grid.state in (GridState.REGISTERED, GridState.SEEDED)
+        else CheckStage.POST_VITRIFICATION
+    )
+
+
+def check_list(request):
+    form = forms.CheckFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    checks = selectors.check_list(user=request.user, filters=filters)
+    page = Paginator(checks, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "characterization/check_list.html", {"form": form, "page": page})
+
+
+def check_create(request, grid_pk: int):
+    grid = grid_selectors.grid_get(user=request.user, pk=grid_pk)
+    stage = request.POST.get("stage") or request.GET.get("stage") or _default_stage(grid)
+    if stage not in CheckStage.values:
+        raise Http404("No such stage.")
+    form = forms.CheckForm(request.POST or None, stage=stage)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data.pop("stage")
+        try:
+            check = services.check_create(grid=grid, stage=stage, by=request.user, **data)
+            messages.success(request, "Check recorded. Add its images below.")
+            return redirect("characterization:check-detail", pk=check.pk)
+        except DomainError as error:
+            _form_error(form, error)
+    return render(
+        request,
+        "characterization/check_form.html",
+        {"grid": grid, "form": form, "stage": CheckStage(stage), "other_stage": _other(stage)},
+    )
+
+
+def _other(stage: str) -> CheckStage:
+    return CheckStage.POST_VITRIFICATION if stage == CheckStage.PRE_VITRIFICATION else CheckStage.PRE_VITRIFICATION
+
+
+def check_detail(request, pk: int):
+    check = selectors.check_get(user=request.user, pk=pk)
+    images = list(
+        selectors.check_image_list(user=request.user)
+        .filter(lm_check=check)
+        .prefetch_related("targets")
+        .order_by("uploaded_at", "id")
+    )
+    decisions = list(check.decisions.select_related("decided_by").order_by("-decided_at", "-id"))
+    can_review = (
+        check.stage == CheckStage.POST_VITRIFICATION
+        and permissions.has_role(request.user, check.lab_id, services.REVIEWER_ROLES)
+        and (check.lab.allow_self_review or check.operator_id != request.user.pk)
+    )
+    decision_form = forms.DecisionForm()
+    scores = [
+        (name.replace("_", " "), getattr(check, f"get_{name}_display")())
+        for name in STAGE_SCORES[check.stage]
+        if getattr(check, name) is not None
+    ]
+    return render(
+        request,
+        "characterization/check_detail.html",
+        {
+            "check": check,
+            "images": images,
+            "decisions": decisions,
+            "scores": scores,
+            "can_review": can_review,
+            "decision_form": decision_form,
+            "upload_form": forms.UploadForm(),
+            "pending": any(i.metrics_status in (MetricsStatus.PENDING, MetricsStatus.RUNNING) for i in images),
+        },
+    )
+
+
+@require_POST
+def check_upload(request, pk: int):
+    """Upload images to a check (one or many files). Answers JSON to the page's XMLHttpRequest."""
+    check = selectors.check_get(user=request.user, pk=pk)
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    uploads = request.FILES.getlist("file")
+    kind = request.POST.get("kind") or ImageKind.CELLS
+    modality = request.POST.get("modality") or None
+    results, errors = [], []
+    for upload in uploads:
+        try:
+            image = services.check_image_upload(
+                lm_check=check, upload=upload, by=request.user, kind=kind, modality=modality
+            )
+            results.append({"id": image.pk, "name": image.original_name})
+        except DomainError as error:
+            errors.append({"name": upload.name, "detail": error.message})
+    if not uploads:
+        errors.append({"name": "", "detail": "Choose at least one file."})
+    if wants_json:
+        return JsonResponse({"uploaded": results, "refused": errors}, status=400 if errors and not results else 200)
+    for item in results:
+        messages.success(request, f"Uploaded {item['name']}; metrics are being computed.")
+    for item in errors:
+        messages.error(request, item["detail"])
+    return redirect("characterization:check-detail", pk=check.pk)
+
+
+@require_POST
+def check_decide(request, pk: int):
+    check = selectors.check_get(user=request.user, pk=pk)
+    form = forms.DecisionForm(request.POST)
+    if form.is_valid():
+        try:
+            decision = services.qc_decide(lm_check=check, by=request.user, **form.cleaned_data)
+            messages.success(request, f"{check.grid.barcode} {decision.decision}.")
+            if request.POST.get("next") == "queue":
+                return redirect("characterization:review-queue")
+            return redirect("characterization:check-detail", pk=check.pk)
+        except DomainError as error:
+            messages.error(request, error.message)
+    else:
+        for field_errors in form.errors.values():
+            for message in field_errors:
+                messages.error(request, message)
+    return redirect("characterization:check-detail", pk=check.pk)
+
+
+def image_detail(request, pk: int):
+    image = selectors.check_image_get(user=request.user, pk=pk)
+    targets = list(image.targets.select_related("created_by").order_by("priority", "id"))
+    for target in targets:
+        target.position = selectors.target_position(target=target) if image.calibration else None
+    target_form = forms.TargetForm()
+    calibration_form = forms.CalibrationForm(
+        initial={
+            "landmarks": json.dumps(
+                [{k: m[k] for k in ("x", "y", "square")} for m in (image.calibration or {}).get("landmarks", [])]
+            )
+        }
+    )
+    metadata_form = forms.ImageMetadataForm(
+        initial={
+            "kind": image.kind,
+            "modality": image.modality,
+            "pixel_size_um": image.pixel_size_um,
+            "channel_names": ", ".join(image.channel_names),
+            "objective": image.objective,
+        }
+    )
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "target":
+                target_form = forms.TargetForm(request.POST)
+                if target_form.is_valid():
+                    services.target_create(image=image, by=request.user, **target_form.cleaned_data)
+                    messages.success(request, "Target placed.")
+                    return redirect("characterization:image-detail", pk=image.pk)
+            elif action == "delete-target":
+                target = get_object_or_404(Target, pk=request.POST.get("target"), image=image)
+                services.target_delete(target=target, by=request.user)
+                messages.success(request, f"Target {target.label} removed.")
+                return redirect("characterization:image-detail", pk=image.pk)
+            elif action == "calibrate":
+                calibration_form = forms.CalibrationForm(request.POST)
+                if calibration_form.is_valid():
+                    services.check_image_calibrate(
+                        image=image, landmarks=calibration_form.cleaned_data["landmarks"], by=request.user
+                    )
+                    messages.success(request, f"Calibrated: residual {image.calibration_residual_um:.2f} µm (RMS).")
+                    return redirect("characterization:image-detail", pk=image.pk)
+            elif action == "metadata":
+                metadata_form = forms.ImageMetadataForm(request.POST)
+                if metadata_form.is_valid():
+                    services.check_image_update(image=image, by=request.user, **metadata_form.cleaned_data)
+                    messages.success(request, "Image details saved.")
+                    return redirect("characterization:image-detail", pk=image.pk)
+            elif action == "recompute":
+                services.check_image_metrics_requeue(image=image, by=request.user)
+                messages.success(request, "Metrics queued.")
+                return redirect("characterization:image-detail", pk=image.pk)
+        except DomainError as error:
+            form = {"target": target_form, "calibrate": calibration_form, "metadata": metadata_form}.get(action)
+            if form is not None:
+                _form_error(form, error)
+            else:
+                messages.error(request, error.message)
+    return render(
+        request,
+        "characterization/image_detail.html",
+        {
+            "image": image,
+            "check": image.lm_check,
+            "targets": targets,
+            "targets_json": [
+                {
+                    "id": t.pk,
+                    "x": t.x,
+                    "y": t.y,
+                    "label": t.label,
+                    "square": t.position["square"] if t.position else None,
+                }
+                for t in targets
+            ],
+            "landmarks_json": (image.calibration or {}).get("landmarks", []),
+            "target_form": target_form,
+            "calibration_form": calibration_form,
+            "metadata_form": metadata_form,
+            "grid_type": image.lm_check.grid.lot.grid_type,
+        },
+    )
+
+
+def image_file(request, pk: int, which: str, index: int | None = None):
+    """The original or a preview, after the lab check (media is never served publicly)."""
+    image = selectors.check_image_get(user=request.user, pk=pk)
+    return files.image_file_response(image, which, index=index)
+
+
+def review_queue(request):
+    checks = selectors.review_queue(user=request.user)
+    page = Paginator(checks, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "characterization/review_queue.html", {"page": page, "decision_form": forms.DecisionForm()})
