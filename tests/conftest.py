@@ -31,6 +31,7 @@ def pytest_collection_modifyitems(config, items):
 # (migration module, function) here.
 REFERENCE_DATA = [
     ("grids.migrations.0002_grid_types", "create"),
+    ("beamtime.migrations.0002_facilities_and_beamlines", "forwards"),
 ]
 
 

@@ -49,20 +49,3 @@ def facts(monkeypatch):
 @pytest.fixture
 def accepted_grids(lab, member):
     return make_grids(lab=lab, user=member, count=8, state="accepted")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(item, nextitem):
-    """A transactional test ends with a flush that also empties the reference rows the data migrations made
-    (grid types, beamlines…), which later transactional tests of other apps rely on. Put them back."""
-    result = yield
-    marker = item.get_closest_marker("django_db")
-    if marker and marker.kwargs.get("transaction") and marker.kwargs.get("serialized_rollback"):
-        from django.db import connection
-        from pytest_django.plugin import blocking_manager_key
-
-        contents = getattr(connection, "_test_serialized_contents", None)
-        if contents:
-            with item.config.stash[blocking_manager_key].unblock():
-                connection.creation.deserialize_db_from_string(contents)
-    return result

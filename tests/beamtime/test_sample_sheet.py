@@ -151,7 +151,7 @@ def test_cancelling_a_session_releases_its_grids(session, member, accepted_grids
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_racing_requests_for_the_last_place_give_it_to_exactly_one(lab, member, facts):
     """Eight people add eight different grids to a sheet with one free place at the same moment."""
     proposal = ProposalFactory(lab=lab, created_by=member)
