@@ -17,6 +17,7 @@ from pathlib import Path
 SECTIONS: list[str] = [
     "bench.engine",
     "bench.focus",
+    "bench.characterization",
 ]
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"

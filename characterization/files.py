@@ -17,16 +17,16 @@ _ORIGINAL_TYPES = {"tiff": "image/tiff", "ome-tiff": "image/tiff", "png": "image
 
 
 def image_file_response(image: CheckImage, which: str, *, index: int | None = None) -> FileResponse:
-    """The original (as an attachment, under its uploaded name) or a derived PNG preview."""
+    """The original (as an attachment, under its uploaded name) or a derived JPEG preview."""
     if which == "original":
         name, content_type = image.file.name, _ORIGINAL_TYPES.get(image.format, "application/octet-stream")
     elif which == "preview":
-        name, content_type = image.preview.name, "image/png"
+        name, content_type = image.preview.name, "image/jpeg"
     elif which == "thumbnail":
-        name, content_type = image.thumbnail.name, "image/png"
+        name, content_type = image.thumbnail.name, "image/jpeg"
     elif which == "channel":
         entry = next((c for c in image.channel_previews or [] if c.get("index") == index), None)
-        name, content_type = (entry or {}).get("file", ""), "image/png"
+        name, content_type = (entry or {}).get("file", ""), "image/jpeg"
     else:
         raise Http404("No such file.")
     if not name or not default_storage.exists(name):

@@ -170,19 +170,36 @@ class AtlasMetrics:
     bar_threshold: float
 
 
-def atlas_metrics(channel: np.ndarray, stats: ChannelStats | None = None) -> AtlasMetrics:
-    """Squares, broken film and contamination of a low-magnification transmitted-light grid atlas."""
+def _label_sums(
+    channel: np.ndarray, labels: np.ndarray, size: int, block_rows: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel count and channel sum per label, by blocks of rows (bincount converts its input to
+    int64 and its weights to float64: whole-image calls would cost 4× the label image)."""
+    areas = np.zeros(size, dtype=np.int64)
+    sums = np.zeros(size, dtype=np.float64)
+    for y0 in range(0, channel.shape[0], block_rows):
+        block = labels[y0 : y0 + block_rows].ravel()
+        areas += np.bincount(block, minlength=size)
+        sums += np.bincount(block, weights=channel[y0 : y0 + block_rows].ravel(), minlength=size)
+    return areas, sums
+
+
+def atlas_metrics(channel: np.ndarray, stats: ChannelStats | None = None, *, block_rows: int = 256) -> AtlasMetrics:
+    """Squares, broken film and contamination of a low-magnification transmitted-light grid atlas.
+
+    Memory: one int32 label image (2× a 16-bit image) and a boolean mask; contamination is looked
+    for square by square.
+    """
     stats = stats or channel_stats(channel)
     if np.count_nonzero(stats.counts) < 2:
         return AtlasMetrics(0, 0, None, 0, float(stats.values[0]))
     # Bars are opaque: split dark from the rest on a log scale (robust to bright broken squares).
     log_values = np.log1p(np.maximum(stats.values, 0))
     bar_threshold = float(np.expm1(otsu_threshold(stats.counts, log_values)))
-    open_mask = channel > bar_threshold
-    labels, count = ndimage.label(open_mask)
+    labels, count = ndimage.label(channel > bar_threshold)
     if count == 0:
         return AtlasMetrics(0, 0, None, 0, bar_threshold)
-    areas = np.bincount(labels.ravel(), minlength=count + 1)
+    areas, sums = _label_sums(channel, labels, count + 1, block_rows)
     areas[0] = 0
     candidate = areas >= max(16, channel.size // 10000)
     if not candidate.any():
@@ -190,31 +207,33 @@ def atlas_metrics(channel: np.ndarray, stats: ChannelStats | None = None) -> Atl
     is_square = candidate & (areas >= SQUARE_MIN_RELATIVE_AREA * np.median(areas[candidate]))
     is_square[0] = False
     squares = int(is_square.sum())
-    sums = np.bincount(labels.ravel(), weights=channel.ravel(), minlength=count + 1)
     means = np.divide(sums, areas, out=np.zeros_like(sums), where=areas > 0)
-    square_ids = np.flatnonzero(is_square)
-    square_means = means[square_ids]
+    square_means = means[is_square]
     broken = 0
     if squares >= 2:
         split = otsu_threshold(np.ones_like(square_means), square_means)
         dark, bright = square_means[square_means <= split], square_means[square_means > split]
         if bright.size and dark.size and bright.mean() >= BROKEN_CONTRAST * dark.mean():
             broken = int(bright.size)
-    # Contamination: enclosed dark holes, and dark pixels away from the bars, inside squares.
-    square_of_pixel = np.where(is_square[labels], labels, 0)
-    in_square = square_of_pixel > 0
-    holes = ndimage.binary_fill_holes(in_square) & ~in_square
-    away_from_bars = ndimage.binary_erosion(in_square, iterations=2)
-    mean_map = means.astype(np.float32)[square_of_pixel]
-    dark = away_from_bars & (channel < SPOT_RELATIVE_DARKNESS * mean_map)
-    spots_mask = holes | dark
-    del mean_map, dark, holes
-    merged, spot_count = ndimage.label(ndimage.binary_dilation(spots_mask, iterations=2))
-    if spot_count:
-        spot_areas = np.bincount(merged[spots_mask], minlength=spot_count + 1)
-        spots = int(np.count_nonzero(spot_areas[1:] >= SPOT_MIN_AREA_PX))
-    else:
-        spots = 0
+    # Contamination, square by square (memory stays small): enclosed dark holes, and pixels more
+    # than 2 px from the bars and darker than 60 % of the square's mean.
+    spots = 0
+    slices = ndimage.find_objects(labels)
+    for label in np.flatnonzero(is_square):
+        window = slices[label - 1]
+        if window is None:
+            continue
+        square = labels[window] == label
+        spot_mask = ndimage.binary_fill_holes(square)
+        spot_mask &= ~square
+        away = ndimage.binary_erosion(square, iterations=2)
+        spot_mask |= away & (channel[window] < SPOT_RELATIVE_DARKNESS * means[label])
+        if not spot_mask.any():
+            continue
+        merged, count_here = ndimage.label(ndimage.binary_dilation(spot_mask, iterations=2))
+        spot_areas = np.bincount(merged[spot_mask], minlength=count_here + 1)
+        spots += int(np.count_nonzero(spot_areas[1:] >= SPOT_MIN_AREA_PX))
+    del labels
     intact = (squares - broken) / squares if squares else None
     return AtlasMetrics(squares, broken, intact, spots, bar_threshold)
 
@@ -225,6 +244,7 @@ def compute_metrics(
     atlas: bool = False,
     bright_foreground: bool = True,
     progress: Callable[[float], None] | None = None,
+    stats: list[ChannelStats] | None = None,
 ) -> dict:
     """All metrics of a (C, Y, X) image. Returns a JSON-ready dict with per-channel detail."""
     if data.ndim != 3:
@@ -233,11 +253,11 @@ def compute_metrics(
     foreground = np.zeros(data.shape[1:], dtype=bool)
     for index in range(data.shape[0]):
         channel = data[index]
-        stats = channel_stats(channel)
-        sat = saturated_fraction(channel, stats)
-        if np.count_nonzero(stats.counts) >= 2:
-            foreground |= foreground_mask(channel, bright_foreground=bright_foreground, stats=stats)
-        focus = focus_measure(channel, stats)
+        stats_c = stats[index] if stats else channel_stats(channel)
+        sat = saturated_fraction(channel, stats_c)
+        if np.count_nonzero(stats_c.counts) >= 2:
+            foreground |= foreground_mask(channel, bright_foreground=bright_foreground, stats=stats_c)
+        focus = focus_measure(channel, stats_c)
         per_channel.append({"focus": focus, "saturated_fraction": sat})
         if progress:
             progress((index + 1) / (data.shape[0] + (1 if atlas else 0)))
@@ -249,7 +269,7 @@ def compute_metrics(
         "version": METRICS_VERSION,
     }
     if atlas:
-        found = atlas_metrics(data[0])
+        found = atlas_metrics(data[0], stats[0] if stats else None)
         result.update(
             squares_found=found.squares_found,
             broken_squares=found.broken_squares,

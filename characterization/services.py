@@ -349,15 +349,16 @@ def check_image_analyse(*, image_id: int, timings: dict | None = None) -> CheckI
         timings["read"] = time.perf_counter() - clock
     progress(25)
     clock = time.perf_counter()
-    previews = imaging.make_previews(decoded.data, channel_names=image.channel_names, rgb=decoded.rgb)
+    stats = [metrics.channel_stats(channel) for channel in decoded.data]
+    previews = imaging.make_previews(decoded.data, channel_names=image.channel_names, rgb=decoded.rgb, stats=stats)
     folder = image_folder(image)
     old = [image.preview.name, image.thumbnail.name, *[c.get("file", "") for c in image.channel_previews]]
     _delete_stored([n for n in old if n])
-    preview_name = default_storage.save(f"{folder}/preview.png", ContentFile(previews.preview_png))
-    thumb_name = default_storage.save(f"{folder}/thumb.png", ContentFile(previews.thumbnail_png))
+    preview_name = default_storage.save(f"{folder}/preview.jpg", ContentFile(previews.preview_jpeg))
+    thumb_name = default_storage.save(f"{folder}/thumb.jpg", ContentFile(previews.thumbnail_jpeg))
     channel_entries = []
-    for index, png in enumerate(previews.channel_pngs):
-        stored = default_storage.save(f"{folder}/channel-{index}.png", ContentFile(png))
+    for index, jpeg in enumerate(previews.channel_jpegs):
+        stored = default_storage.save(f"{folder}/channel-{index}.jpg", ContentFile(jpeg))
         label = image.channel_names[index] if index < len(image.channel_names) else f"Channel {index + 1}"
         channel_entries.append(
             {
@@ -377,6 +378,7 @@ def check_image_analyse(*, image_id: int, timings: dict | None = None) -> CheckI
         atlas=image.kind == ImageKind.ATLAS,
         bright_foreground=image.modality != Modality.BRIGHTFIELD,
         progress=lambda fraction: progress(50 + 45 * fraction),
+        stats=stats,
     )
     del decoded
     if timings is not None:

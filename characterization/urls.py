@@ -11,8 +11,8 @@ urlpatterns = [
     path("checks/<int:pk>/decide/", views.check_decide, name="check-decide"),
     path("images/<int:pk>/", views.image_detail, name="image-detail"),
     path("images/<int:pk>/original/", views.image_file, {"which": "original"}, name="image-original"),
-    path("images/<int:pk>/preview.png", views.image_file, {"which": "preview"}, name="image-preview"),
-    path("images/<int:pk>/thumbnail.png", views.image_file, {"which": "thumbnail"}, name="image-thumbnail"),
-    path("images/<int:pk>/channel-<int:index>.png", views.image_file, {"which": "channel"}, name="image-channel"),
+    path("images/<int:pk>/preview.jpg", views.image_file, {"which": "preview"}, name="image-preview"),
+    path("images/<int:pk>/thumbnail.jpg", views.image_file, {"which": "thumbnail"}, name="image-thumbnail"),
+    path("images/<int:pk>/channel-<int:index>.jpg", views.image_file, {"which": "channel"}, name="image-channel"),
     path("review/", views.review_queue, name="review-queue"),
 ]
