@@ -190,3 +190,16 @@ def test_reschedule_through_patch(api, session):
 @pytest.mark.parametrize("path", ["/api/v1/sessions/", "/api/v1/shipments/", "/api/v1/grids/1/gate/?beamline=1"])
 def test_anonymous_requests_are_refused(client, db, path):
     assert client.get(path).status_code in (401, 403)
+
+
+def test_list_endpoints_cost_a_bounded_number_of_queries(api, member, lab, proposal, accepted_grids, facts,
+                                                         django_assert_max_num_queries):  # fmt: skip
+    from tests.beamtime.factories import schedule
+
+    for days in (10, 20, 30):
+        session = schedule(proposal=proposal, by=member, days=days, hours=8)
+        services.sample_sheet_add(session=session, grid=accepted_grids[days // 10], by=member)
+        services.shipment_create(session=session, dewar=f"D{days}", by=member)
+    for path in ("/api/v1/sessions/", "/api/v1/shipments/", "/api/v1/sample-sheet-entries/", "/api/v1/proposals/"):
+        with django_assert_max_num_queries(12):
+            assert api.get(path).status_code == 200

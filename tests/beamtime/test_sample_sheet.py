@@ -187,3 +187,47 @@ def test_racing_requests_for_the_last_place_give_it_to_exactly_one(lab, member, 
     assert sorted(results) == ["full"] * 7 + ["ok"], results
     assert SampleSheetEntry.objects.filter(session=session).count() == capacity
     assert Grid.objects.filter(pk__in=[g.pk for g in racers], state="scheduled").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_grid_racing_onto_two_overlapping_sheets_lands_on_one(lab, member, facts):
+    """Two people put the same grid on two overlapping sessions at once: one wins, the other sees the clash."""
+    from tests.beamtime.factories import beamline
+
+    proposal = ProposalFactory(lab=lab, created_by=member)
+    first = schedule(proposal=proposal, by=member, days=10, hours=8)
+    alba = beamline("alba-mistral")
+    alba_proposal = ProposalFactory(lab=lab, created_by=member, facility=alba.facility)
+    second = services.session_schedule(
+        beamline=alba, proposal=alba_proposal, start=first.start, end=first.end, by=member
+    )
+    grid = make_grids(lab=lab, user=member, count=1, state="accepted")[0]
+    other = MembershipFactory(lab=lab).user
+    results: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def add(user, session_id):
+        try:
+            barrier.wait()
+            services.sample_sheet_add(
+                session=BeamtimeSession.objects.get(pk=session_id), grid=Grid.objects.get(pk=grid.pk), by=user
+            )
+            results.append("ok")
+        except ConflictError as error:
+            results.append("overlap" if "overlaps" in error.message else f"conflict: {error.message}")
+        except Exception as error:  # noqa: BLE001 - recorded and asserted below
+            results.append(f"error: {error!r}")
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=add, args=(member, first.pk)),
+        threading.Thread(target=add, args=(other, second.pk)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok", "overlap"], results
+    assert SampleSheetEntry.objects.filter(grid=grid).count() == 1
