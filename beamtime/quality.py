@@ -100,6 +100,8 @@ class RuleResult:
     value: float | bool | None
     passed: bool
     message: str
+    value_text: str = ""
+    threshold_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,9 @@ def evaluate_rule(*, metric: str, operator: str, threshold: float, facts: dict) 
     shown = None if number is None else (bool(number) if metric in BOOLEAN_METRICS else number)
     want = _format(metric, bool(threshold) if metric in BOOLEAN_METRICS else float(threshold))
     message = f"{label}: {_format(metric, shown)} (needs {symbol} {want})"
-    return RuleResult(metric, label, operator, symbol, float(threshold), shown, passed, message)
+    return RuleResult(
+        metric, label, operator, symbol, float(threshold), shown, passed, message, _format(metric, shown), want
+    )
 
 
 def evaluate(*, grid, beamline, facts: dict | None = None) -> Evaluation:

@@ -190,7 +190,7 @@ def session_detail(request, pk: int):
             "is_member": is_member,
             "add_form": add_form,
             "gate": gate,
-            "status_moves": sorted(lifecycle.SESSION_ALLOWED.get(session.status, ())),
+            "status_moves": [s for s in SessionStatus.values if s in lifecycle.SESSION_ALLOWED.get(session.status, ())],
             "transitions": session.transitions.select_related("by"),
             "shipments": selectors.shipment_list(user=request.user).filter(session=session),
             "shipment_form": ShipmentForm(),
