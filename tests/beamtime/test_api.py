@@ -203,3 +203,13 @@ def test_list_endpoints_cost_a_bounded_number_of_queries(api, member, lab, propo
     for path in ("/api/v1/sessions/", "/api/v1/shipments/", "/api/v1/sample-sheet-entries/", "/api/v1/proposals/"):
         with django_assert_max_num_queries(12):
             assert api.get(path).status_code == 200
+
+
+def test_a_frozen_sheet_answers_409_to_the_lab_and_accepts_staff(api, api_for, staff, session, accepted_grids, facts):
+    from beamtime.models import BeamtimeSession
+
+    BeamtimeSession.objects.filter(pk=session.pk).update(freeze_at=session.start - datetime.timedelta(days=30))
+    url = f"/api/v1/sessions/{session.pk}/sample-sheet/"
+    refused = api.post(url, {"grid": accepted_grids[0].pk}, format="json")
+    assert refused.status_code == 409 and "froze" in refused.json()["detail"]
+    assert api_for(staff).post(url, {"grid": accepted_grids[0].pk}, format="json").status_code == 201

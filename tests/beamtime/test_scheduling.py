@@ -8,7 +8,7 @@ import pytest
 from django.http import Http404
 
 from beamtime import services
-from beamtime.models import Beamline, BeamtimeSession, Facility, SessionStatus, SessionTransition
+from beamtime.models import Beamline, BeamtimeSession, Facility, Proposal, SessionStatus, SessionTransition
 from lims.errors import ConflictError, DomainError, PermissionDeniedError
 from tests.beamtime.factories import ProposalFactory, at, beamline, schedule
 
@@ -150,3 +150,40 @@ def test_postgres_exclusion_constraint_backs_the_overlap_rule(session):
     )  # fmt: skip
     with pytest.raises(IntegrityError), transaction.atomic():
         clash.save()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_racing_bookings_of_one_slot_give_it_to_exactly_one(lab, member):
+    """Six people book the same hours on one beamline at once: one session exists afterwards."""
+    import threading
+
+    from django.db import connection
+
+    proposal = ProposalFactory(lab=lab, created_by=member, shifts_allocated=100)
+    start = at(15)
+    results: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def book():
+        try:
+            barrier.wait()
+            services.session_schedule(
+                beamline=beamline(), proposal=Proposal.objects.get(pk=proposal.pk), start=start,
+                end=start + datetime.timedelta(hours=8), by=member,
+            )  # fmt: skip
+            results.append("ok")
+        except ConflictError:
+            results.append("refused")
+        except Exception as error:  # noqa: BLE001 - recorded and asserted below
+            results.append(f"error: {error!r}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=book) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["ok"] + ["refused"] * 5, results
+    assert BeamtimeSession.objects.filter(beamline=beamline()).count() == 1
