@@ -24,6 +24,19 @@
     const list = form.querySelector("[data-upload-list]");
     let active = 0;
     let succeeded = 0;
+    let refused = 0;
+
+    function finished() {
+      if (active !== 0 || !succeeded) return;
+      if (!refused) { setTimeout(() => window.location.reload(), 800); return; }
+      // Keep the refusals on screen; offer the reload.
+      if (!list.querySelector("[data-reload]")) {
+        const li = el("li", { "data-reload": "" });
+        const link = el("a", { href: window.location.pathname }, "Show the uploaded images");
+        li.append(link);
+        list.append(li);
+      }
+    }
 
     function send(file) {
       const row = el("li");
@@ -55,17 +68,19 @@
           status.textContent = "uploaded; computing metrics…";
           succeeded += 1;
         } else {
-          const refused = (body.refused && body.refused[0] && body.refused[0].detail) || ("refused (HTTP " + xhr.status + ")");
+          refused += 1;
           status.className = "bad";
-          status.textContent = refused;
+          status.textContent = (body.refused && body.refused[0] && body.refused[0].detail) || ("refused (HTTP " + xhr.status + ")");
           bar.remove();
         }
-        if (active === 0 && succeeded) setTimeout(() => window.location.reload(), 800);
+        finished();
       });
       xhr.addEventListener("error", () => {
         active -= 1;
+        refused += 1;
         status.className = "bad";
         status.textContent = "network error: the file was not stored";
+        finished();
       });
       active += 1;
       xhr.send(data);
