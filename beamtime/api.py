@@ -103,8 +103,11 @@ class ProposalViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class UserNameField(serializers.SlugRelatedField):
+    """A facility staff member by username (local contacts are beamline staff)."""
+
     def __init__(self, **kwargs):
-        super().__init__(slug_field="username", queryset=get_user_model().objects.all(), **kwargs)
+        queryset = get_user_model().objects.filter(facility_staff__isnull=False)
+        super().__init__(slug_field="username", queryset=queryset, **kwargs)
 
 
 class _UserScopedField(serializers.PrimaryKeyRelatedField):

@@ -213,3 +213,12 @@ def test_a_frozen_sheet_answers_409_to_the_lab_and_accepts_staff(api, api_for, s
     refused = api.post(url, {"grid": accepted_grids[0].pk}, format="json")
     assert refused.status_code == 409 and "froze" in refused.json()["detail"]
     assert api_for(staff).post(url, {"grid": accepted_grids[0].pk}, format="json").status_code == 201
+
+
+def test_local_contact_is_a_facility_staff_member(api, staff, member, session):
+    ok = api.patch(f"/api/v1/sessions/{session.pk}/", {"local_contact": staff.username}, format="json")
+    assert ok.status_code == 200 and ok.json()["local_contact"] == staff.username
+    assert (
+        api.patch(f"/api/v1/sessions/{session.pk}/", {"local_contact": member.username}, format="json").status_code
+        == 400
+    )
