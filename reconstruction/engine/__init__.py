@@ -75,6 +75,7 @@ def reconstruct(
     subsets: int | None = None,
     nonnegative: bool | None = None,
     relaxation: float | None = None,
+    ray_iterations: int | None = None,
     slab_size: int | None = None,
     axis_offset: float = 0.0,
     circle: bool = False,
@@ -100,7 +101,7 @@ def reconstruct(
         Volume thickness in voxels (default: the column count).
     filter_name : str
         WBP filter: "ram-lak", "shepp-logan", "cosine", "hamming", "hann".
-    subsets, nonnegative, relaxation : optional
+    subsets, nonnegative, relaxation, ray_iterations : optional
         SIRT settings (see :class:`reconstruction.engine.iterative.IterativeOptions`).
     slab_size : int, optional
         Slices per slab (bounded memory); the result does not depend on it.
@@ -165,6 +166,7 @@ def reconstruct(
             subsets=subsets,
             nonnegative=nonnegative,
             relaxation=relaxation,
+            ray_iterations=ray_iterations,
             **common,
         )
     return cgls(p, angles, iterations=iterations, **common)

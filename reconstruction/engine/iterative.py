@@ -9,8 +9,9 @@ weights). With one subset this is classic SIRT; with several (interleaved tilts)
 for the same cost per iteration (one forward and one back projection of all tilts) converges about
 as many times faster as there are subsets.
 
-Defaults (chosen by measurement, see docs/benchmarks.md): 50 iterations, 4 ordered subsets,
-non-negativity on, λ = 1 (:data:`SIRT_DEFAULTS`).
+Defaults (chosen by measurement, see docs/engine.md): 50 iterations, 4 ordered subsets,
+non-negativity on, λ = 1, the last 20 iterations with the ray-driven forward projector
+(:data:`SIRT_DEFAULTS`).
 
 CGLS minimises ``‖A x − b‖²`` per slice with conjugate gradients (no constraint); stop early
 (10–20 iterations) on noisy data, it is the regularisation. Step lengths are computed for each slice
@@ -30,6 +31,7 @@ from reconstruction.engine.projectors import (
     _use_numba,
     back_slab,
     forward_slab,
+    forward_slab_ray,
     geometry,
 )
 from reconstruction.engine.slabs import iter_slabs, slab_size_for
@@ -58,16 +60,22 @@ class IterativeOptions:
         Clip negative voxels after each update (SIRT only).
     relaxation : float
         Step factor λ (SIRT only).
+    ray_iterations : int
+        The last ``ray_iterations`` iterations (SIRT only) use the ray-driven bilinear forward
+        projector (:func:`~reconstruction.engine.projectors.forward_slab_ray`, the discretisation
+        of ``skimage.transform.radon``); the earlier ones the faster pixel-driven one, whose
+        converged solutions keep a fine texture that costs SSIM.
     """
 
     iterations: int = 50
     subsets: int = 4
     nonnegative: bool = True
     relaxation: float = 1.0
+    ray_iterations: int = 20
 
 
 SIRT_DEFAULTS = IterativeOptions()
-CGLS_DEFAULTS = IterativeOptions(iterations=20, subsets=1, nonnegative=False)
+CGLS_DEFAULTS = IterativeOptions(iterations=20, subsets=1, nonnegative=False, ray_iterations=0)
 
 
 def _subsets(n: int, k: int) -> list[NDArray[np.intp]]:
@@ -99,6 +107,7 @@ def sirt(
     subsets: int | None = None,
     nonnegative: bool | None = None,
     relaxation: float | None = None,
+    ray_iterations: int | None = None,
     thickness: int | None = None,
     slab_size: int | None = None,
     axis_offset: float = 0.0,
@@ -115,7 +124,7 @@ def sirt(
         Tilt series (absorption), tilt axis along the rows.
     angles : array_like, shape (tilts,)
         Tilt angles in degrees, strictly monotonic.
-    iterations, subsets, nonnegative, relaxation : optional
+    iterations, subsets, nonnegative, relaxation, ray_iterations : optional
         See :class:`IterativeOptions`; ``None`` takes :data:`SIRT_DEFAULTS`.
     thickness : int, optional
         Volume thickness (default: the column count).
@@ -146,6 +155,7 @@ def sirt(
     lam = np.float32(d.relaxation if relaxation is None else relaxation)
     if not 0 < lam < 2:
         raise ValueError(f"relaxation must be in (0, 2), got {relaxation}")
+    n_ray = _check_iterations(d.ray_iterations if ray_iterations is None else ray_iterations)
     p, a, nt, nr, nc, nz, step = _prepare(projections, angles, thickness, slab_size, 4)
     if out is None:
         out = np.empty((nr, nz, nc), dtype=np.float32)
@@ -158,8 +168,10 @@ def sirt(
     weights = []
     for g in groups:
         cg, sg = cos[g], sin[g]
-        row = forward_slab(ones_v, cg, sg, axis_offset=axis_offset, backend=backend)
-        inv_row = np.where(row > 1e-6, 1.0 / np.maximum(row, 1e-6), 0.0).astype(np.float32)
+        inv_row = []
+        for fwd in (forward_slab, forward_slab_ray):
+            row = fwd(ones_v, cg, sg, axis_offset=axis_offset, backend=backend)
+            inv_row.append(np.where(row > 1e-6, 1.0 / np.maximum(row, 1e-6), 0.0).astype(np.float32))
         col = back_slab(
             np.ones((len(g), nc, 1), np.float32),
             cg,
@@ -183,11 +195,13 @@ def sirt(
         bs = [np.ascontiguousarray(b[g]) for g in groups]
         del b
         x = np.zeros((nz, nc, r1 - r0), dtype=np.float32)
-        for _ in range(n_iter):
-            for (cg, sg, inv_row, inv_col), bg in zip(weights, bs, strict=True):
-                resid = forward_slab(x, cg, sg, axis_offset=axis_offset, backend=backend)
+        for it in range(n_iter):
+            ray = it >= n_iter - n_ray
+            fwd = forward_slab_ray if ray else forward_slab
+            for (cg, sg, inv_rows, inv_col), bg in zip(weights, bs, strict=True):
+                resid = fwd(x, cg, sg, axis_offset=axis_offset, backend=backend)
                 np.subtract(bg, resid, out=resid)
-                resid *= inv_row
+                resid *= inv_rows[int(ray)]
                 if fused:
                     # back projection, scaling, update and clipping in one pass over x
                     _nb_back_update(resid, cg, sg, x, inv_col[..., 0], cx, cz, dc, ones_w[: len(cg)], nonneg)
