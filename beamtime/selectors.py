@@ -129,8 +129,8 @@ def session_targets(*, session: BeamtimeSession) -> list[dict]:
                     "grid": entry.grid.barcode,
                     "grid_id": entry.grid_id,
                     "square": target.get("square") or "",
-                    "offset_x_um": None if offset is None else round(float(offset[0]), 2),
-                    "offset_y_um": None if offset is None else round(float(offset[1]), 2),
+                    "offset_x_um": None if offset is None else round(float(offset[0]), 2) + 0.0,
+                    "offset_y_um": None if offset is None else round(float(offset[1]), 2) + 0.0,
                     "label": target.get("label") or "",
                     "priority": target.get("priority"),
                 }
