@@ -27,6 +27,7 @@ def check_list(*, user, filters: dict | None = None) -> QuerySet[Check]:
         permissions.scope(Check.objects.all(), user)
         .select_related("lab", "grid__lot__grid_type", "operator")
         .annotate(image_count=Count("images", distinct=True))
+        .order_by("-checked_at", "-id")  # explicit: Meta.ordering is dropped on GROUP BY queries
     )
     filters = filters or {}
     if grid := filters.get("grid"):
