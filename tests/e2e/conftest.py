@@ -11,10 +11,6 @@ from pathlib import Path
 
 import pytest
 
-# Playwright's sync API runs an event loop in this thread; the test body still uses the ORM to
-# arrange data, which Django would otherwise refuse inside a running loop.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM = os.environ.get("LIMS_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "e2e"
 
@@ -31,6 +27,11 @@ def browser():
 
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"No Chromium at {CHROMIUM}: run `make e2e` (it installs Debian's chromium).")
+    # Playwright's sync API keeps an event loop running in this thread while the browser lives;
+    # the tests still use the ORM to arrange data, which Django refuses inside a running loop
+    # unless told otherwise. Only for as long as the browser is up.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
@@ -40,6 +41,10 @@ def browser():
         )  # fmt: skip
         yield browser
         browser.close()
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

@@ -97,7 +97,8 @@ def test_production_mode_passes_the_deploy_check(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "LIMS_PRODUCTION": "1", "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-value-0123456789",
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {**env, "LIMS_PRODUCTION": "1", "SECRET_KEY": "x" * 20 + "a-long-random-production-secret-value-0123456789",
            "ALLOWED_HOSTS": "lims.example.org", "LIMS_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}  # fmt: skip
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
