@@ -37,12 +37,8 @@ from beamtime.models import (
 from grids import labels
 from lims import permissions
 from lims.errors import DomainError
+from lims.forms import show_domain_error
 from lims.models import Lab
-
-
-def _form_error(form, error: DomainError) -> None:
-    form.add_error(error.field if error.field in form.fields else None, error.message)
-
 
 # --- calendar -----------------------------------------------------------------------------------
 
@@ -140,7 +136,7 @@ def session_create(request):
             messages.success(request, f"Session {session.pk} booked: {session.shifts} shift(s).")
             return redirect("beamtime:session-detail", pk=session.pk)
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(request, "beamtime/session_form.html", {"form": form})
 
 
@@ -163,7 +159,7 @@ def session_detail(request, pk: int):
                 messages.success(request, f"{grid.barcode} is on the sample sheet.")
                 return redirect("beamtime:session-detail", pk=session.pk)
             except DomainError as error:
-                _form_error(add_form, error)
+                show_domain_error(add_form, error)
                 if "failing_rules" in error.details:
                     gate = quality.evaluate(grid=grid, beamline=session.beamline)
     else:
@@ -244,7 +240,7 @@ def proposal_list(request):
             messages.success(request, f"Proposal {proposal.number} recorded.")
             return redirect("beamtime:proposal-list")
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     proposals = selectors.proposal_list(user=request.user).prefetch_related("sessions")
     return render(request, "beamtime/proposal_list.html", {"proposals": proposals, "form": form})
 
@@ -333,7 +329,7 @@ def policy_edit(request, beamline_pk: int):
             messages.success(request, f"{policy.name}: {len(rules)} rule(s) saved.")
             return redirect("beamtime:policy-list")
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(request, "beamtime/policy_form.html", {"beamline": beamline, "form": form, "formset": formset})
 
 

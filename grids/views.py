@@ -12,12 +12,9 @@ from django.views.decorators.http import require_POST
 from grids import forms, labels, selectors, services
 from grids.lifecycle import GridState
 from lims.errors import DomainError
+from lims.forms import show_domain_error
 
 PAGE_SIZE = 50
-
-
-def _form_error(form, error: DomainError) -> None:
-    form.add_error(error.field if error.field in form.fields else None, error.message)
 
 
 def grid_list(request):
@@ -100,7 +97,7 @@ def grid_detail(request, pk: int):
                     return redirect("grids:grid-detail", pk=grid.pk)
         except DomainError as error:
             target = {"discard": discard_form, "notes": notes_form, "move": move_form}.get(action, discard_form)
-            _form_error(target, error)
+            show_domain_error(target, error)
             grid.refresh_from_db()
     return render(
         request,
@@ -151,7 +148,7 @@ def lot_create(request):
             messages.success(request, f"Lot {lot.lot_number} received ({lot.quantity} grids).")
             return redirect("grids:lot-detail", pk=lot.pk)
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(request, "grids/gridlot_form.html", {"form": form})
 
 
@@ -164,7 +161,7 @@ def lot_detail(request, pk: int):
             messages.success(request, f"Registered {len(grids)} grid(s): {grids[0].barcode} … {grids[-1].barcode}.")
             return redirect("grids:lot-detail", pk=lot.pk)
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
             lot.refresh_from_db()
     grids = selectors.grid_list(user=request.user).filter(lot=lot).order_by("barcode")
     return render(request, "grids/gridlot_detail.html", {"lot": lot, "form": form, "grids": grids})
@@ -178,7 +175,7 @@ def box_list(request):
             messages.success(request, f"Box {box.name} created ({box.barcode}).")
             return redirect("grids:box-detail", pk=box.pk)
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(
         request, "grids/storagebox_list.html", {"boxes": selectors.storage_box_list(user=request.user), "form": form}
     )
@@ -203,7 +200,7 @@ def cell_line_list(request):
             messages.success(request, f"Cell line {line.name} added.")
             return redirect("grids:cellline-list")
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(
         request, "grids/cellline_list.html", {"lines": selectors.cell_line_list(user=request.user), "form": form}
     )
@@ -228,7 +225,7 @@ def seeding_create(request):
             messages.success(request, f"Seeded {seeding.grids.count()} grid(s) with {seeding.cell_line}.")
             return redirect("grids:seeding-detail", pk=seeding.pk)
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(request, "grids/seeding_form.html", {"form": form})
 
 

@@ -6,3 +6,8 @@ from lims.models import Role
 class MemberAddForm(forms.Form):
     username = forms.CharField(max_length=150)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+def show_domain_error(form: forms.Form, error) -> None:
+    """Put a service's refusal on the field it names, or above the form when it names none."""
+    form.add_error(error.field if error.field in form.fields else None, error.message)

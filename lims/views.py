@@ -4,7 +4,7 @@ from django.shortcuts import redirect, render
 from grids import selectors as grid_selectors
 from lims import permissions, selectors, services
 from lims.errors import DomainError
-from lims.forms import MemberAddForm
+from lims.forms import MemberAddForm, show_domain_error
 from lims.models import Role
 
 
@@ -38,7 +38,7 @@ def lab_detail(request, pk: int):
                 messages.success(request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}.")
             return redirect("lab-detail", pk=lab.pk)
         except DomainError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
+            show_domain_error(form, error)
     return render(
         request,
         "lims/lab_detail.html",

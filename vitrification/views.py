@@ -9,16 +9,11 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
 from lims.errors import DomainError
+from lims.forms import show_domain_error
 from vitrification import forms, selectors, services
 from vitrification.models import InstrumentKind
 
 PAGE_SIZE = 25
-
-
-def _form_error(form, error: DomainError) -> None:
-    """A refusal from the service shows on the field it names (or above the form)."""
-    field = error.field if error.field in form.fields else None
-    form.add_error(field, error.message)
 
 
 # --- instruments -----------------------------------------------------------------------------
@@ -43,7 +38,7 @@ def instrument_create(request):
             messages.success(request, f"Added {instrument}.")
             return redirect("vitrification:instrument-list")
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(request, "vitrification/instrument_form.html", {"form": form})
 
 
@@ -107,7 +102,7 @@ def _run_create(request, which: str):
             messages.success(request, text + (f", {failed} failed and discarded." if failed else "."))
             return redirect(f"{spec['url']}-detail", pk=run.pk)
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(request, f"{spec['template']}_form.html", {"form": form, "spec": spec})
 
 
