@@ -226,51 +226,108 @@ if HAVE_NUMBA:
                                 out[a, i0, k] += w0 * v[k]
         return out
 
+    @numba.njit(cache=True, nogil=True)
+    def _ray_range(x0, step, n, lo, hi):  # pragma: no cover - compiled
+        """Narrow [lo, hi] to the t with -1 < x0 + step·t < n (with one sample of slack)."""
+        if step > 1e-12:
+            lo = max(lo, int(np.floor((-1.0 - x0) / step)) - 1)
+            hi = min(hi, int(np.ceil((n - x0) / step)) + 1)
+        elif step < -1e-12:
+            lo = max(lo, int(np.floor((n - x0) / step)) - 1)
+            hi = min(hi, int(np.ceil((-1.0 - x0) / step)) + 1)
+        elif x0 <= -1.0 or x0 >= n:
+            hi = lo - 1
+        return lo, hi
+
+    @numba.njit(cache=True, nogil=True, inline="always")
+    def _ray_sample(vol, o, xf, zf, nx, nz, ns):  # pragma: no cover - compiled
+        """o += bilinear sample of vol at (zf, xf) (zero outside)."""
+        if xf <= -1.0 or zf <= -1.0 or xf >= nx or zf >= nz:
+            return
+        fx = np.floor(xf)
+        fz = np.floor(zf)
+        ix = int(fx)
+        iz = int(fz)
+        wx = np.float32(xf - fx)
+        wz = np.float32(zf - fz)
+        w00 = (np.float32(1.0) - wz) * (np.float32(1.0) - wx)
+        w01 = (np.float32(1.0) - wz) * wx
+        w10 = wz * (np.float32(1.0) - wx)
+        w11 = wz * wx
+        if ix >= 0 and iz >= 0 and ix + 1 < nx and iz + 1 < nz:
+            v00 = vol[iz, ix]
+            v01 = vol[iz, ix + 1]
+            v10 = vol[iz + 1, ix]
+            v11 = vol[iz + 1, ix + 1]
+            for k in range(ns):
+                o[k] += (w00 * v00[k] + w01 * v01[k]) + (w10 * v10[k] + w11 * v11[k])
+        else:
+            for dz in range(2):
+                for dx in range(2):
+                    jz = iz + dz
+                    jx = ix + dx
+                    if 0 <= jz < nz and 0 <= jx < nx:
+                        ww = (wz if dz else np.float32(1.0) - wz) * (wx if dx else np.float32(1.0) - wx)
+                        for k in range(ns):
+                            o[k] += ww * vol[jz, jx, k]
+
     @numba.njit(parallel=True, cache=True, nogil=True)
     def _nb_forward_ray(vol, cos, sin, out, cx, cz, dc, half):  # pragma: no cover - compiled
-        """Ray-driven forward projection: unit-step samples along each ray, bilinear in (z, x)."""
+        """Ray-driven forward projection: unit-step samples along each ray, bilinear in (z, x).
+
+        Work items are four neighbouring rays of one tilt, sampled in lockstep: four independent
+        accumulation chains (each ray's samples are still summed in order along the ray).
+        """
         nt, nc, ns = out.shape
         nz, nx, _ = vol.shape
-        for ai in numba.prange(nt * nc):
-            a = ai // nc
-            i = ai - a * nc
+        nq = (nc + 3) // 4
+        for aq in numba.prange(nt * nq):
+            iq = aq // nt
+            a = aq - iq * nt
+            i0 = iq * 4
+            nr = min(4, nc - i0)
             ca = cos[a]
             sa = sin[a]
-            u = i - cx - dc
+            u = i0 - cx - dc
             x0 = cx + ca * u
             z0 = cz - sa * u
-            o = out[a, i]
-            for t in range(-half, half + 1):
-                xf = x0 + sa * t
-                zf = z0 + ca * t
-                if xf <= -1.0 or zf <= -1.0 or xf >= nx or zf >= nz:
-                    continue
-                fx = np.floor(xf)
-                fz = np.floor(zf)
-                ix = int(fx)
-                iz = int(fz)
-                wx = np.float32(xf - fx)
-                wz = np.float32(zf - fz)
-                w00 = (np.float32(1.0) - wz) * (np.float32(1.0) - wx)
-                w01 = (np.float32(1.0) - wz) * wx
-                w10 = wz * (np.float32(1.0) - wx)
-                w11 = wz * wx
-                if ix >= 0 and iz >= 0 and ix + 1 < nx and iz + 1 < nz:
-                    v00 = vol[iz, ix]
-                    v01 = vol[iz, ix + 1]
-                    v10 = vol[iz + 1, ix]
-                    v11 = vol[iz + 1, ix + 1]
-                    for k in range(ns):
-                        o[k] += (w00 * v00[k] + w01 * v01[k]) + (w10 * v10[k] + w11 * v11[k])
-                else:
-                    for dz in range(2):
-                        for dx in range(2):
-                            jz = iz + dz
-                            jx = ix + dx
-                            if 0 <= jz < nz and 0 <= jx < nx:
-                                ww = (wz if dz else np.float32(1.0) - wz) * (wx if dx else np.float32(1.0) - wx)
-                                for k in range(ns):
-                                    o[k] += ww * vol[jz, jx, k]
+            # t range covering all four rays (the samples outside are skipped per ray)
+            lo, hi = -half, half
+            if sa > 1e-12:
+                lo = max(lo, int(np.floor((-1.0 - x0 - 4.0) / sa)) - 1)
+                hi = min(hi, int(np.ceil((nx - x0 + 4.0) / sa)) + 1)
+            elif sa < -1e-12:
+                lo = max(lo, int(np.floor((nx - x0 + 4.0) / sa)) - 1)
+                hi = min(hi, int(np.ceil((-1.0 - x0 - 4.0) / sa)) + 1)
+            if ca > 1e-12:
+                lo = max(lo, int(np.floor((-1.0 - z0 - 4.0) / ca)) - 1)
+                hi = min(hi, int(np.ceil((nz - z0 + 4.0) / ca)) + 1)
+            elif ca < -1e-12:
+                lo = max(lo, int(np.floor((nz - z0 + 4.0) / ca)) - 1)
+                hi = min(hi, int(np.ceil((-1.0 - z0 - 4.0) / ca)) + 1)
+            if nr == 4:
+                o0 = out[a, i0]
+                o1 = out[a, i0 + 1]
+                o2 = out[a, i0 + 2]
+                o3 = out[a, i0 + 3]
+                for t in range(lo, hi + 1):
+                    xt = sa * t
+                    zt = ca * t
+                    _ray_sample(vol, o0, x0 + xt, z0 + zt, nx, nz, ns)
+                    u1 = i0 + 1 - cx - dc
+                    _ray_sample(vol, o1, cx + ca * u1 + xt, cz - sa * u1 + zt, nx, nz, ns)
+                    u2 = i0 + 2 - cx - dc
+                    _ray_sample(vol, o2, cx + ca * u2 + xt, cz - sa * u2 + zt, nx, nz, ns)
+                    u3 = i0 + 3 - cx - dc
+                    _ray_sample(vol, o3, cx + ca * u3 + xt, cz - sa * u3 + zt, nx, nz, ns)
+            else:
+                for r in range(nr):
+                    o = out[a, i0 + r]
+                    ur = i0 + r - cx - dc
+                    xr = cx + ca * ur
+                    zr = cz - sa * ur
+                    for t in range(lo, hi + 1):
+                        _ray_sample(vol, o, xr + sa * t, zr + ca * t, nx, nz, ns)
         return out
 
 
