@@ -421,7 +421,12 @@ def stretch_lut(
 def stretch(channel: np.ndarray, stats=None) -> np.ndarray:
     lut = stretch_lut(channel, stats=stats)
     if isinstance(lut, np.ndarray):
-        return lut[channel]
+        # By blocks of rows: take() converts its indices to int64, a full-size copy otherwise.
+        out = np.empty(channel.shape, dtype=np.uint8)
+        step = max(1, (1 << 18) // max(channel.shape[1], 1))
+        for y0 in range(0, channel.shape[0], step):
+            np.take(lut, channel[y0 : y0 + step], out=out[y0 : y0 + step])
+        return out
     lo, hi = lut
     out = channel.astype(np.float32)
     out -= lo

@@ -101,6 +101,13 @@ def test_done_when_seeded_pre_check_vitrified_post_check_targets_and_acceptance(
     assert check["review_status"] == "decided" and check["decisions"][0]["decision"] == "accepted"
     assert api_for(reviewer).get("/api/v1/checks/review-queue/").data["results"] == []
 
+    # The grid's record shows its checks and decision.
+    record = api.get(f"/api/v1/grids/{vitrified.pk}/").data
+    assert record["state"] == "accepted"
+    assert [c["id"] for c in record["checks"]] == [post.data["id"]]
+    assert record["checks"][0]["images"][0]["metrics"]["squares_found"] == 25
+    assert record["qc_decision"]["decision"] == "accepted"
+
 
 def test_a_check_on_a_grid_in_the_wrong_state_is_409(lab, member, api):
     grid = make_grids(lab=lab, user=member, count=1, state="registered")[0]
