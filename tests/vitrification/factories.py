@@ -41,3 +41,10 @@ HPF_PARAMS = {
     "cavity_depth_um": 100.0,
     "filler": "20% BSA",
 }
+
+
+def state(grid) -> str:
+    """The grid's state as stored now."""
+    from grids.models import Grid
+
+    return Grid.objects.get(pk=grid.pk).state

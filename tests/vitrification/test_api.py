@@ -7,32 +7,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from grids.lifecycle import GridState
-from grids.models import Grid
 from tests.factories import make_grids
-from tests.vitrification.factories import HPF_PARAMS, PLUNGE_PARAMS, HPFFactory, PlungerFactory
+from tests.vitrification.factories import HPF_PARAMS, PLUNGE_PARAMS, PlungerFactory, state
 from vitrification import services
 from vitrification.models import GridOutcome, PlungeRun
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def plunger(lab):
-    return PlungerFactory(lab=lab)
-
-
-@pytest.fixture
-def hpf(lab):
-    return HPFFactory(lab=lab)
-
-
-@pytest.fixture
-def seeded(lab, member):
-    return make_grids(lab=lab, user=member, count=3, state=GridState.SEEDED)
-
-
-def state(grid):
-    return Grid.objects.get(pk=grid.pk).state
 
 
 def test_plunge_run_post_vitrifies_the_grids_and_reads_back(api, seeded, plunger):

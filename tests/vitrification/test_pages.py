@@ -6,32 +6,12 @@ import pytest
 from django.urls import reverse
 
 from grids.lifecycle import GridState
-from grids.models import Grid
 from tests.factories import make_grids
-from tests.vitrification.factories import HPFFactory, PlungerFactory
+from tests.vitrification.factories import state
 from vitrification import services
 from vitrification.models import GridOutcome, HPFRun, Instrument, PlungeRun
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def plunger(lab):
-    return PlungerFactory(lab=lab)
-
-
-@pytest.fixture
-def hpf(lab):
-    return HPFFactory(lab=lab)
-
-
-@pytest.fixture
-def seeded(lab, member):
-    return make_grids(lab=lab, user=member, count=3, state=GridState.SEEDED)
-
-
-def state(grid):
-    return Grid.objects.get(pk=grid.pk).state
 
 
 def plunge_post(seeded, plunger, **extra):

@@ -10,27 +10,12 @@ from grids.lifecycle import GridState
 from grids.models import GridTransition
 from lims.errors import ConflictError, DomainError
 from tests.factories import make_grids
-from tests.vitrification.factories import HPF_PARAMS, PLUNGE_PARAMS, HPFFactory, PlungerFactory
+from tests.vitrification.factories import HPF_PARAMS, PLUNGE_PARAMS, PlungerFactory
 from vitrification import services
 from vitrification.models import GridOutcome, HPFRun, Instrument, PlungeRun
 from vitrification.ranges import RANGES
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def plunger(lab):
-    return PlungerFactory(lab=lab)
-
-
-@pytest.fixture
-def hpf(lab):
-    return HPFFactory(lab=lab)
-
-
-@pytest.fixture
-def seeded(lab, member):
-    return make_grids(lab=lab, user=member, count=3, state=GridState.SEEDED)
 
 
 def snapshot(grids):
