@@ -265,6 +265,10 @@ class CheckImageViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewse
             Prefetch("targets", queryset=Target.objects.select_related("created_by"))
         )
 
+    def create(self, request, *args, **kwargs):
+        services.refuse_oversized_request(request.META.get("CONTENT_LENGTH"))
+        return super().create(request, *args, **kwargs)
+
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         image = services.check_image_upload(

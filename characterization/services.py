@@ -57,6 +57,24 @@ def upload_limits() -> imaging.Limits:
     )
 
 
+class UploadTooLargeError(DomainError):
+    status_code = 413
+
+
+def refuse_oversized_request(content_length: str | int | None) -> None:
+    """Refuse an upload request whose body exceeds the file limit (plus 1 MiB of form overhead)
+    before Django spools it to disk."""
+    try:
+        length = int(content_length or 0)
+    except ValueError:
+        return
+    limit = upload_limits().max_bytes
+    if length > limit + 1024 * 1024:
+        raise UploadTooLargeError(
+            f"The upload is {length / 2**20:.1f} MiB; files may be at most {limit / 2**20:.1f} MiB.", field="file"
+        )
+
+
 def _validated(instance) -> None:
     try:
         instance.full_clean(validate_unique=False, validate_constraints=False)

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from characterization import files, forms, selectors, services
@@ -103,11 +104,24 @@ def check_detail(request, pk: int):
     )
 
 
+@csrf_exempt  # the CSRF check runs inside, after the size check (it would read the body first)
 @require_POST
 def check_upload(request, pk: int):
     """Upload images to a check (one or many files). Answers JSON to the page's XMLHttpRequest."""
     check = selectors.check_get(user=request.user, pk=pk)
     wants_json = "application/json" in request.headers.get("Accept", "")
+    try:
+        services.refuse_oversized_request(request.META.get("CONTENT_LENGTH"))
+    except DomainError as error:
+        if wants_json:
+            return JsonResponse({"uploaded": [], "refused": [{"name": "", "detail": error.message}]}, status=413)
+        messages.error(request, error.message)
+        return redirect("characterization:check-detail", pk=check.pk)
+    return _check_upload(request, check, wants_json)
+
+
+@csrf_protect
+def _check_upload(request, check, wants_json: bool):
     uploads = request.FILES.getlist("file")
     kind = request.POST.get("kind") or ImageKind.CELLS
     modality = request.POST.get("modality") or None

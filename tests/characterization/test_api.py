@@ -233,3 +233,15 @@ def test_check_lists_cost_a_bounded_number_of_queries(lab, member, api, django_a
         assert len(api.get("/api/v1/checks/").data["results"]) == 4
     with django_assert_max_num_queries(12):
         assert len(api.get("/api/v1/check-images/").data["results"]) == 4
+
+
+def test_an_oversized_api_upload_answers_413(lab, member, api, settings):
+    settings.LIMS_IMAGE_MAX_BYTES = 1000
+    check = make_check(lab=lab, user=member)
+    response = api.post(
+        "/api/v1/check-images/",
+        {"check": check.pk, "file": upload(small_tiff(shape=(1, 1024, 1024)), "big.tif")},
+        format="multipart",
+    )
+    assert response.status_code == 413
+    assert CheckImage.objects.count() == 0

@@ -153,3 +153,27 @@ def test_list_pages_render(lab, member, web):
     make_check(lab=lab, user=member)
     assert web.get(reverse("characterization:check-list")).status_code == 200
     assert web.get(reverse("characterization:review-queue")).status_code == 200
+
+
+def test_an_oversized_upload_is_refused_before_it_is_read(lab, member, web, settings):
+    settings.LIMS_IMAGE_MAX_BYTES = 1000
+    check = make_check(lab=lab, user=member)
+    url = reverse("characterization:check-upload", args=[check.pk])
+    response = web.post(
+        url, {"file": upload(small_tiff(shape=(1, 1024, 1024)), "big.tif")}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 413 and "at most" in response.json()["refused"][0]["detail"]
+    assert CheckImage.objects.count() == 0
+
+
+def test_the_upload_page_still_checks_csrf(lab, member):
+    from django.test import Client
+
+    check = make_check(lab=lab, user=member)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member)
+    response = client.post(
+        reverse("characterization:check-upload", args=[check.pk]), {"file": upload(small_tiff(), "a.tif")}
+    )
+    assert response.status_code == 403
+    assert CheckImage.objects.count() == 0
