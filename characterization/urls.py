@@ -7,6 +7,7 @@ urlpatterns = [
     path("checks/", views.check_list, name="check-list"),
     path("checks/new/<int:grid_pk>/", views.check_create, name="check-create"),
     path("checks/<int:pk>/", views.check_detail, name="check-detail"),
+    path("checks/<int:pk>/edit/", views.check_edit, name="check-edit"),
     path("checks/<int:pk>/upload/", views.check_upload, name="check-upload"),
     path("checks/<int:pk>/decide/", views.check_decide, name="check-decide"),
     path("images/<int:pk>/", views.image_detail, name="image-detail"),

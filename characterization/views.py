@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
@@ -62,6 +63,25 @@ def check_create(request, grid_pk: int):
         "characterization/check_form.html",
         {"grid": grid, "form": form, "stage": CheckStage(stage), "other_stage": _other(stage)},
     )
+
+
+def check_edit(request, pk: int):
+    """Edit a check's scores, microscope and notes (the stage and grid stay; history is kept)."""
+    check = selectors.check_get(user=request.user, pk=pk)
+    initial = {name: getattr(check, name) for name in ("microscope", "microscope_stage", "objective", "notes")}
+    initial["checked_at"] = timezone.localtime(check.checked_at).strftime("%Y-%m-%dT%H:%M")
+    initial.update({name: getattr(check, name) for name in STAGE_SCORES[check.stage]})
+    form = forms.CheckForm(request.POST or None, stage=check.stage, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        data.pop("stage")
+        try:
+            services.check_update(lm_check=check, by=request.user, **data)
+            messages.success(request, "Check updated.")
+            return redirect("characterization:check-detail", pk=check.pk)
+        except DomainError as error:
+            _form_error(form, error)
+    return render(request, "characterization/check_edit.html", {"check": check, "form": form})
 
 
 def _other(stage: str) -> CheckStage:

@@ -177,3 +177,22 @@ def test_the_upload_page_still_checks_csrf(lab, member):
     )
     assert response.status_code == 403
     assert CheckImage.objects.count() == 0
+
+
+def test_a_check_is_edited_and_its_history_kept(lab, member, web):
+    check = make_check(lab=lab, user=member)
+    url = reverse("characterization:check-edit", args=[check.pk])
+    assert b"Ice quality" in web.get(url).content
+    response = web.post(
+        url,
+        {
+            "stage": "post_vitrification",
+            "checked_at": "2026-01-03T09:30",
+            "ice_quality_class": "3",
+            "notes": "frost on half the grid",
+        },
+    )
+    assert response.status_code == 302
+    check.refresh_from_db()
+    assert (check.ice_quality_class, check.notes) == (3, "frost on half the grid")
+    assert check.history.count() == 2
