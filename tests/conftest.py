@@ -51,13 +51,31 @@ def _reference_rows(request):
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
+def _test_settings(request, settings, tmp_path):
+    """Tasks run eagerly in-process, except in tests marked `worker` when LIMS_REAL_WORKER=1: those
+    send them through the broker to the real worker of `celery_worker_process`."""
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.CELERY_TASK_ALWAYS_EAGER = not REAL_WORKER
+    real = REAL_WORKER and request.node.get_closest_marker("worker") is not None
+    if real:
+        # The worker is another process: it must see the same files.
+        settings.MEDIA_ROOT = _shared_media_root()
+        request.getfixturevalue("celery_worker_process")
+    settings.CELERY_TASK_ALWAYS_EAGER = not real
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     from lims.celery import app
 
-    app.conf.task_always_eager = not REAL_WORKER
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = not real
+    yield
+    app.conf.task_always_eager = previous
+
+
+def _shared_media_root():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "var" / "test-worker-media"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 @pytest.fixture
@@ -138,6 +156,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
 
     settings_dict = connection.settings_dict
     env = dict(os.environ)
+    env["MEDIA_ROOT"] = str(_shared_media_root())
     if settings_dict["ENGINE"].endswith("postgresql"):
         env["DATABASE_URL"] = (
             f"postgres://{settings_dict['USER'] or 'postgres'}@{settings_dict['HOST'] or '127.0.0.1'}:"
