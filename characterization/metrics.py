@@ -283,10 +283,12 @@ def compute_metrics(
         per_channel.append({"focus": focus, "saturated_fraction": sat})
         if progress:
             progress((index + 1) / (data.shape[0] + (1 if atlas else 0)))
+    coverage = float(np.count_nonzero(foreground) / foreground.size)
+    del foreground  # before the atlas pass, which needs a full-size label image
     result = {
         "focus": max(c["focus"] for c in per_channel),
         "saturated_fraction": max(c["saturated_fraction"] for c in per_channel),
-        "coverage_fraction": float(np.count_nonzero(foreground) / foreground.size),
+        "coverage_fraction": coverage,
         "per_channel": per_channel,
         "version": METRICS_VERSION,
     }

@@ -42,3 +42,16 @@ def make_check(*, lab, user, stage: str = CheckStage.POST_VITRIFICATION, grid=No
         state = "seeded" if stage == CheckStage.PRE_VITRIFICATION else "vitrified"
         grid = make_grids(lab=lab, user=user, count=1, state=state)[0]
     return services.check_create(grid=grid, stage=stage, by=user, **kwargs)
+
+
+def compute_pending_metrics() -> None:
+    """Run the metrics task in this process for every pending image, as the worker would.
+
+    Tests capture the upload's on-commit queueing (nothing reaches a broker) and run the task here,
+    so they behave the same with eager tasks and with LIMS_REAL_WORKER=1.
+    """
+    from characterization import tasks
+    from characterization.models import CheckImage, MetricsStatus
+
+    for pk in CheckImage.objects.filter(metrics_status=MetricsStatus.PENDING).values_list("pk", flat=True):
+        tasks.compute_image_metrics.apply(args=[pk])

@@ -8,7 +8,14 @@ import pytest
 from characterization import synthetic
 from characterization.models import CheckImage
 from grids.models import Grid
-from tests.characterization.factories import make_check, png_bytes, small_tiff, tiff_bytes, upload
+from tests.characterization.factories import (
+    compute_pending_metrics,
+    make_check,
+    png_bytes,
+    small_tiff,
+    tiff_bytes,
+    upload,
+)
 from tests.factories import make_grids
 
 
@@ -31,12 +38,13 @@ def test_done_when_seeded_pre_check_vitrified_post_check_targets_and_acceptance(
         format="json",
     )
     assert pre.status_code == 201, pre.content
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         response = api.post(
             "/api/v1/check-images/",
             {"check": pre.data["id"], "file": upload(small_tiff(), "field.tif"), "channel_names": "DAPI,GFP,mCherry"},
             format="multipart",
         )
+    compute_pending_metrics()
     assert response.status_code == 201, response.content
     image = api.get(f"/api/v1/check-images/{response.data['id']}/").data
     assert image["metrics_status"] == "done"
@@ -58,12 +66,13 @@ def test_done_when_seeded_pre_check_vitrified_post_check_targets_and_acceptance(
     )
     assert post.status_code == 201, post.content
     atlas = synthetic.render_atlas(rows=5, columns=5, broken={(4, 4)}, spots=[(1, 1)])
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         response = api.post(
             "/api/v1/check-images/",
             {"check": post.data["id"], "file": upload(tiff_bytes(atlas.image), "atlas.tif"), "kind": "atlas"},
             format="multipart",
         )
+    compute_pending_metrics()
     assert response.status_code == 201, response.content
     atlas_id = response.data["id"]
     metrics = api.get(f"/api/v1/check-images/{atlas_id}/").data["metrics"]

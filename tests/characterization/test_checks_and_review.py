@@ -9,7 +9,7 @@ from characterization import calibration, selectors, services
 from characterization.models import CheckImage, CheckStage, QCDecision
 from grids.models import Grid
 from lims.errors import ConflictError, DomainError, PermissionDeniedError
-from tests.characterization.factories import make_check, small_tiff, upload
+from tests.characterization.factories import compute_pending_metrics, make_check, small_tiff, upload
 from tests.factories import MembershipFactory, make_grids
 
 PRE, POST = CheckStage.PRE_VITRIFICATION, CheckStage.POST_VITRIFICATION
@@ -258,10 +258,11 @@ def test_grid_quality_facts_collect_scores_metrics_targets_and_decision(
         grid=grid, stage=POST, by=member, ice_quality_class=2, cell_integrity=4, grid_integrity=5
     )
     atlas = synthetic.render_atlas(rows=4, columns=4, broken={(0, 0)}, spots=[(2, 2)])
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         image = services.check_image_upload(
             lm_check=check, upload=upload(tiff_bytes(atlas.image), "atlas.tif"), by=member, kind="atlas"
         )
+    compute_pending_metrics()
     services.target_create(image=image, x=50, y=50, by=member)
     services.qc_decide(lm_check=check, decision="accepted", reasons="good", by=reviewer)
     facts = selectors.grid_quality_facts(grid=grid)

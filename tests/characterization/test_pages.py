@@ -10,7 +10,7 @@ from django.urls import reverse
 from characterization import services, synthetic
 from characterization.models import Check, CheckImage, QCDecision, Target
 from grids.models import Grid
-from tests.characterization.factories import make_check, small_tiff, tiff_bytes, upload
+from tests.characterization.factories import compute_pending_metrics, make_check, small_tiff, tiff_bytes, upload
 from tests.factories import make_grids
 
 
@@ -54,12 +54,13 @@ def test_upload_by_xhr_answers_json_and_the_check_page_shows_metrics(
 ):
     check = make_check(lab=lab, user=member)
     url = reverse("characterization:check-upload", args=[check.pk])
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         response = web.post(
             url,
             {"file": [upload(small_tiff(), "a.tif"), upload(b"nonsense" * 20, "b.tif")]},
             HTTP_ACCEPT="application/json",
         )
+    compute_pending_metrics()
     body = response.json()
     assert [u["name"] for u in body["uploaded"]] == ["a.tif"]
     assert "not a TIFF" in body["refused"][0]["detail"]
@@ -74,10 +75,11 @@ def test_targets_are_placed_and_the_image_calibrated_on_the_image_page(
 ):
     check = make_check(lab=lab, user=member)
     atlas = synthetic.render_atlas(rows=4, columns=4)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         image = services.check_image_upload(
             lm_check=check, upload=upload(tiff_bytes(atlas.image), "atlas.tif"), by=member, kind="atlas"
         )
+    compute_pending_metrics()
     url = reverse("characterization:image-detail", args=[image.pk])
     page = web.get(url)
     assert b"data-image-map" in page.content and b"characterization.js" in page.content

@@ -14,7 +14,14 @@ from django.conf import settings as django_settings
 from characterization import services
 from characterization.models import CheckImage, MetricsStatus
 from lims.errors import ConflictError, DomainError
-from tests.characterization.factories import make_check, png_bytes, small_tiff, tiff_bytes, upload
+from tests.characterization.factories import (
+    compute_pending_metrics,
+    make_check,
+    png_bytes,
+    small_tiff,
+    tiff_bytes,
+    upload,
+)
 
 
 @pytest.fixture
@@ -37,8 +44,9 @@ def assert_refused(check, member, content: bytes, name: str, match: str, **setti
 
 def test_a_tiff_is_kept_byte_for_byte_with_its_sha256(check, member, django_capture_on_commit_callbacks):
     content = small_tiff()
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         image = services.check_image_upload(lm_check=check, upload=upload(content, "cells.tif"), by=member)
+    compute_pending_metrics()
     assert image.sha256 == hashlib.sha256(content).hexdigest()
     assert Path(image.file.path).read_bytes() == content
     assert (image.format, image.width, image.height, image.channels, image.bit_depth) == ("tiff", 64, 64, 3, 16)
@@ -203,13 +211,15 @@ def test_a_failing_metrics_task_marks_the_image_failed(check, member, monkeypatc
         raise ValueError("synthetic failure")
 
     monkeypatch.setattr(metrics, "compute_metrics", explode)
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         image = services.check_image_upload(lm_check=check, upload=upload(small_tiff(), "a.tif"), by=member)
+    compute_pending_metrics()
     image.refresh_from_db()
     assert image.metrics_status == MetricsStatus.FAILED
     assert "synthetic failure" in image.metrics_error
     monkeypatch.undo()
-    with django_capture_on_commit_callbacks(execute=True):
+    with django_capture_on_commit_callbacks():
         services.check_image_metrics_requeue(image=image, by=member)
+    compute_pending_metrics()
     image.refresh_from_db()
     assert image.metrics_status == MetricsStatus.DONE and image.metrics["focus"] > 0

@@ -9,7 +9,6 @@ import pytest
 
 from characterization.models import CheckImage, MetricsStatus
 from tests.characterization.factories import make_check, small_tiff, upload
-from tests.conftest import REAL_WORKER
 
 
 @pytest.mark.worker
@@ -17,11 +16,6 @@ from tests.conftest import REAL_WORKER
 def test_an_uploaded_image_gets_its_metrics_from_the_worker(
     lab, member, api, settings, celery_worker_process, wait_for
 ):
-    if REAL_WORKER:
-        # The worker process stores under the configured MEDIA_ROOT, not this test's tmp_path.
-        from lims import settings as lims_settings
-
-        settings.MEDIA_ROOT = lims_settings.MEDIA_ROOT
     check = make_check(lab=lab, user=member)
     response = api.post(
         "/api/v1/check-images/", {"check": check.pk, "file": upload(small_tiff(seed=11), "w.tif")}, format="multipart"
