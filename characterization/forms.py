@@ -44,7 +44,7 @@ class CheckForm(forms.Form):
     stage = forms.ChoiceField(choices=CheckStage.choices, widget=forms.HiddenInput)
     microscope = forms.CharField(max_length=120, required=False, help_text="e.g. Zeiss Axio Observer, Leica Cryo CLEM")
     microscope_stage = forms.CharField(
-        max_length=120, required=False, label="Stage", help_text="e.g. Linkam CMS196 cryo stage"
+        max_length=120, required=False, label="Microscope stage", help_text="e.g. Linkam CMS196 cryo stage"
     )
     objective = forms.CharField(max_length=120, required=False, help_text="e.g. 10x/0.3 air")
     checked_at = forms.DateTimeField(widget=DateTimeInput(format="%Y-%m-%dT%H:%M"), label="Checked at")
