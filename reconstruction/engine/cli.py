@@ -92,7 +92,15 @@ def _read_focal_series(path: Path, angles_arg: str | None, sidecar: Path):
     angles = check_angles(read_tlt(tlt), proj.shape[0])
     pixel = meta.get("pixel_size_um") or px
     series = TiltSeries(data, angles, px if px is not None else pixel)
-    return series, proj, {"focal_planes_um": planes, "pixel_size_um": pixel}
+    extra = {"focal_planes_um": planes, "pixel_size_um": pixel}
+    if meta.get("zone_plate"):  # optics known: deconvolve (noise-aware Wiener)
+        from reconstruction.engine.psf import ZonePlate
+
+        try:
+            extra["zone_plate"] = ZonePlate(**meta["zone_plate"])
+        except TypeError as exc:
+            raise ValueError(f"{sidecar}: bad zone_plate entry ({exc})") from None
+    return series, proj, extra
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -399,6 +399,12 @@ def _run_simulate(args: argparse.Namespace) -> int:
             "pixel_size_um": p,
             "tilts": int(proj.shape[0]),
         }
+        if zp is not None:
+            meta["zone_plate"] = {
+                "energy_ev": zp.energy_ev,
+                "outer_zone_width_nm": zp.outer_zone_width_nm,
+                "zones": zp.zones,
+            }
         out.with_suffix(".focal.json").write_text(json.dumps(meta, indent=2))
         proj = proj.reshape(-1, *proj.shape[2:])
     _write_mrc(out, proj, p * 1e4)

@@ -7,16 +7,19 @@ import pytest
 from skimage.transform import iradon, radon
 
 from reconstruction.engine.focus import (
+    FocalSeriesOperator,
+    estimate_noise_power,
     focus_stack_backproject,
     mean_defocus_um,
     ramp_filter,
     reconstruct_focal_series,
+    refocus_depths,
     wiener_deconvolve,
 )
 from reconstruction.engine.phantoms import cell_phantom, shepp_logan_2d
 from reconstruction.engine.psf import ZonePlate, defocus_psf
 from reconstruction.engine.quality import psnr, to_lac
-from reconstruction.engine.simulate import project
+from reconstruction.engine.simulate import add_noise, project
 
 
 @pytest.mark.parametrize("angles", [np.arange(0, 180, 2.0), np.arange(-60, 61, 3.0)])
@@ -110,70 +113,80 @@ def test_bad_options():
         reconstruct_focal_series(np.full((3, 1, 2, 8), np.nan), [0, 1, 2], focal_planes_um=[0], pixel_size_um=1)
 
 
-def test_focal_series_beats_single_focus_far_from_focus():
-    """Scaled-down depth-of-focus target (the full one is in bench/focus.py).
+@pytest.fixture(scope="module")
+def thick_cell_series():
+    """A reduced but honest depth-of-focus problem, simulated once for the tests below.
 
-    Realistic optics (25 nm outer zone, 520 eV, DOF 1.05 µm), 20 nm pixels, a 4.5 µm cell
-    (4.3 DOF thick) rotated over 180° in 1° steps (capillary geometry), noise-free, blurred by
-    the depth-dependent zone-plate model; graded against the ground truth in LAC.
+    Realistic optics (25 nm outer zone, 520 eV, DOF 1.05 µm), 20 nm pixels, a 3.4 µm cell
+    (3.2 DOF thick) in 192x192 slices, 90 tilts at 2° over 180° (capillary geometry), 5 focal
+    planes at -2…+2 DOF, blurred by the depth-dependent zone-plate model; 24 detector rows
+    simulated and reconstructed (the PSF couples neighbouring rows), the central 4 graded
+    against the ground truth in LAC.
     """
     p = 0.02
     zp = ZonePlate(520.0, 25.0, zones=500)
     dof = zp.depth_of_field_um
-    rows, n, margin = 4, 256, 14
-    ph = cell_phantom((rows + 2 * margin, n, n), p, thickness_um=4.5, seed=1)
-    angles = np.arange(-90.0, 90.0, 1.0)
-    planes = np.arange(-3, 4) * dof
+    rows, n, margin = 4, 192, 10
+    ph = cell_phantom((rows + 2 * margin, n, n), p, thickness_um=3.4, seed=1)
+    angles = np.arange(-90.0, 90.0, 2.0)
+    planes = np.arange(-2, 3) * dof
     series = project(ph.volume, angles, p, zone_plate=zp, focal_planes_um=planes)
-    series = series[:, :, margin:-margin]
-    truth = ph.volume[margin:-margin]
-    cell = ph.cell_mask[margin:-margin]
+    sl = slice(margin, -margin)
+    truth, cell = ph.volume[sl], ph.cell_mask[sl]
     md = mean_defocus_um(n, n, angles, p)[None]
-    far = cell & (md > dof)
-    focused = cell & (md < dof / 2)
-    assert far.sum() > 10_000 and focused.sum() > 2_000
-
-    centre = int(np.argmin(np.abs(planes)))
-    single = to_lac(
-        reconstruct_focal_series(series[:, centre : centre + 1], angles, focal_planes_um=[0.0], pixel_size_um=p),
-        p,
-    )
-    focal = to_lac(reconstruct_focal_series(series, angles, focal_planes_um=planes, pixel_size_um=p), p)
-    focal_w = to_lac(
-        reconstruct_focal_series(
-            series,
-            angles,
-            focal_planes_um=planes,
-            pixel_size_um=p,
-            zone_plate=zp,
-            wiener_snr=300.0,
-        ),
-        p,
-    )
-    single_w = to_lac(
-        reconstruct_focal_series(
-            series[:, centre : centre + 1],
-            angles,
-            focal_planes_um=[0.0],
-            pixel_size_um=p,
-            zone_plate=zp,
-            wiener_snr=300.0,
-        ),
-        p,
-    )
+    masks = {"far": cell & (md > dof), "focus": cell & (md < dof / 2)}
+    assert masks["far"].sum() > 4000 and masks["focus"].sum() > 10_000
     rng = float(truth.max() - truth.min())
-    score = {
-        name: (psnr(v, truth, mask=far, data_range=rng), psnr(v, truth, mask=focused, data_range=rng))
-        for name, v in [("single", single), ("focal", focal), ("focal_w", focal_w), ("single_w", single_w)]
-    }
-    # Measured on this case: single 30.1, focal 30.4, single+Wiener 30.9, focal+Wiener 32.2 dB.
-    # The issue's 3 dB target is met by the larger bench case (bench/focus.py), not here: this
-    # smaller cell gains about 2.1 dB, so the test guards the ordering with margin.
-    assert score["focal_w"][0] >= score["single"][0] + 1.5
-    assert score["focal"][0] > score["single"][0] + 0.15
-    assert score["focal_w"][0] > score["single_w"][0] + 0.8
+
+    def score(series_, f, **kw):
+        v = to_lac(reconstruct_focal_series(series_, angles, focal_planes_um=f, pixel_size_um=p, **kw), p)[sl]
+        return {k: psnr(v, truth, mask=m, data_range=rng) for k, m in masks.items()}
+
+    return {"series": series, "planes": planes, "zp": zp, "score": score, "centre": 2}
+
+
+def test_focal_series_beats_single_focus_far_from_focus_by_3db(thick_cell_series):
+    """The issue's target, noise-free: ≥ 3 dB over single-focus WBP more than 1 DOF from focus.
+
+    Measured here: single-focus WBP 22.5 dB far / 27.6 in focus; plain focus-stack WBP 22.1 /
+    27.7; focal series + noise-aware Wiener 28.7 / 32.1 (+6.2 dB far). The full-size case is in
+    bench/focus.py.
+    """
+    d = thick_cell_series
+    s, planes, zp, c = d["series"], d["planes"], d["zp"], d["centre"]
+    single = d["score"](s[:, c : c + 1], [0.0])
+    single_w = d["score"](s[:, c : c + 1], [0.0], zone_plate=zp)
+    focal_w = d["score"](s, planes, zone_plate=zp)
+    assert focal_w["far"] >= single["far"] + 3.0
+    # also against single focus with the same (noise-aware) deconvolution
+    assert focal_w["far"] >= single_w["far"] + 1.0
     # in focus, the focal series is no worse than the single focus
-    assert score["focal"][1] > score["single"][1] - 0.2
+    assert focal_w["focus"] >= single_w["focus"] - 0.2
+
+
+def test_noisy_focal_series_improves_instead_of_collapsing(thick_cell_series):
+    """10⁴ photons/pixel per image: the noise-aware filter must not amplify the noise.
+
+    The old fixed-SNR (300) in-focus Wiener filter collapses on noisy data (here 11.1 dB far
+    against 19.9 for single-focus WBP). Measured here (far / in focus): single-focus WBP 19.9 /
+    20.8, with a Hann filter 21.2 / 25.2, with the noise-aware Wiener 21.5 / 23.9; focal series
+    + noise-aware Wiener 22.5 / 25.7. So this reduced problem shows +2.5 dB far from focus, not
+    3: its far voxels lie at the rim of a 192-pixel slice sampled every 2°, where the angular
+    undersampling noise of WBP grows with the radius and no depth-of-focus correction removes
+    it. The test asserts the true +2 dB bound; the 3 dB target on noisy data is checked at full
+    size (256², 1° steps) by bench/focus.py (+6 dB there).
+    """
+    d = thick_cell_series
+    s = add_noise(d["series"], photons=1e4, seed=2)
+    planes, zp, c = d["planes"], d["zp"], d["centre"]
+    single = d["score"](s[:, c : c + 1], [0.0])
+    hann = d["score"](s[:, c : c + 1], [0.0], filter_name="hann")
+    old = d["score"](s, planes, zone_plate=zp, wiener_snr=300.0)
+    focal_w = d["score"](s, planes, zone_plate=zp)
+    assert old["far"] < single["far"]  # the collapse this replaces
+    assert focal_w["far"] >= single["far"] + 2.0
+    assert focal_w["far"] > hann["far"] + 1.0
+    assert focal_w["focus"] > single["focus"]
 
 
 def test_cli_reconstructs_a_simulated_focal_series(tmp_path):
@@ -224,3 +237,77 @@ def test_cli_reconstructs_a_simulated_focal_series(tmp_path):
     assert (
         main(["reconstruct", str(series), "--focal-json", str(tmp_path / "bad.focal.json"), "-q", "-o", str(out)]) == 2
     )
+
+
+def test_focal_operator_adjoint_and_agreement_with_the_simulator():
+    zp = ZonePlate(520.0, 25.0)
+    rng = np.random.default_rng(0)
+    angles, planes = np.linspace(-60, 60, 7), [-0.5, 0.0, 0.5]
+    op = FocalSeriesOperator((6, 40, 40), angles, focal_planes_um=planes, pixel_size_um=0.02, zone_plate=zp)
+    x = rng.random((op.z.size, 6)).astype(np.float32)
+    y = rng.random((7, 3, 6, 40)).astype(np.float32)
+    t = np.arange(7)
+    lhs = np.sum(op.forward(x, t).astype(np.float64) * y)
+    rhs = np.sum(op.adjoint(y, t).astype(np.float64) * x)
+    assert lhs == pytest.approx(rhs, rel=1e-5)
+    ph = cell_phantom((6, 40, 40), 0.02, thickness_um=0.6, seed=0)
+    ours = op.forward(op.to_flat(ph.volume), t) * 0.02
+    ref = project(ph.volume, angles, 0.02, zone_plate=zp, focal_planes_um=planes)
+    assert np.abs(ours - ref).max() < 0.02 * np.abs(ref).max()
+
+
+def test_noise_power_is_read_from_the_data():
+    zp = ZonePlate(520.0, 25.0)
+    ph = cell_phantom((24, 96, 96), 0.02, thickness_um=1.5, seed=0)
+    clean = project(ph.volume, np.linspace(-60, 60, 9), 0.02, zone_plate=zp)
+    rng = np.random.default_rng(1)
+    noisy = clean + rng.normal(0, 0.01, clean.shape).astype(np.float32)
+    assert estimate_noise_power(noisy) == pytest.approx(1e-4, rel=0.15)
+    assert estimate_noise_power(clean) < 1e-6  # blurred signal leaves the spectrum's corners empty
+    with pytest.raises(ValueError):
+        estimate_noise_power(np.zeros((2, 2)))
+
+
+def test_refocus_depths_span_the_planes_at_half_a_dof():
+    d = refocus_depths([-2.0, 0.0, 2.0], 1.0)
+    np.testing.assert_allclose(d, np.arange(-2.0, 2.01, 0.5))
+    np.testing.assert_allclose(refocus_depths([0.3], 1.0), [0.3])
+
+
+def test_iterative_focal_series_on_a_missing_wedge():
+    """method="sirt": SIRT with the depth-dependent PSF model, from the deconvolved WBP.
+
+    Small problem (72² slices of 40 nm, a 2.4 µm cell, ±60° at 3°, 3 planes): measured far /
+    whole cell 16.1 / 15.1 dB for single-focus WBP, 23.1 / 23.1 for single-focus SIRT without
+    the PSF, 23.5 / 23.4 for the focal series with SIRT. Most of the gain over WBP is SIRT's
+    (non-negativity and data consistency fill the missing wedge); the PSF model adds a little.
+    """
+    from reconstruction.engine import reconstruct
+
+    p, zp = 0.04, ZonePlate(520.0, 25.0, zones=500)
+    dof = zp.depth_of_field_um
+    rows, n, margin = 4, 72, 6
+    ph = cell_phantom((rows + 2 * margin, n, n), p, thickness_um=2.4, seed=1)
+    angles = np.arange(-60.0, 61.0, 3.0)
+    planes = np.arange(-1, 2) * dof
+    series = project(ph.volume, angles, p, zone_plate=zp, focal_planes_um=planes)
+    sl = slice(margin, -margin)
+    truth, cell = ph.volume[sl], ph.cell_mask[sl]
+    far = cell & (mean_defocus_um(n, n, angles, p)[None] > dof / 2)
+    rng = float(truth.max() - truth.min())
+
+    def score(v):
+        v = to_lac(v, p)[sl]
+        return psnr(v, truth, mask=far, data_range=rng), psnr(v, truth, mask=cell, data_range=rng)
+
+    single = score(reconstruct_focal_series(series[:, 1:2], angles, focal_planes_um=[0.0], pixel_size_um=p))
+    single_sirt = score(reconstruct(series[:, 1], angles, method="sirt"))
+    focal_sirt = reconstruct_focal_series(
+        series, angles, focal_planes_um=planes, pixel_size_um=p, zone_plate=zp, method="sirt"
+    )
+    assert focal_sirt.min() >= 0
+    fs = score(focal_sirt)
+    assert fs[0] >= single[0] + 3.0
+    assert fs[0] > single_sirt[0] and fs[1] > single_sirt[1]
+    with pytest.raises(ValueError, match="zone_plate"):
+        reconstruct_focal_series(series, angles, focal_planes_um=planes, pixel_size_um=p, method="sirt")
