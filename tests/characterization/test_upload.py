@@ -223,3 +223,20 @@ def test_a_failing_metrics_task_marks_the_image_failed(check, member, monkeypatc
     compute_pending_metrics()
     image.refresh_from_db()
     assert image.metrics_status == MetricsStatus.DONE and image.metrics["focus"] > 0
+
+
+def test_files_left_by_an_outer_rollback_are_found_and_pruned(check, member):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.db import transaction
+
+    kept = services.check_image_upload(lm_check=check, upload=upload(small_tiff(seed=5), "kept.tif"), by=member)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.check_image_upload(lm_check=check, upload=upload(small_tiff(seed=6), "lost.tif"), by=member)
+        raise RuntimeError("the caller's transaction fails")
+    assert len(stored_files()) == 2
+    out = StringIO()
+    call_command("prune_image_files", "--delete", "--min-age-minutes=0", stdout=out)
+    assert "1 file(s) without a database row removed" in out.getvalue()
+    assert [p.name for p in stored_files()] == [Path(kept.file.name).name]
