@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import django_filters
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -360,7 +361,12 @@ class CheckSerializer(serializers.ModelSerializer):
     grid = ScopedRelatedField(queryset=Grid.objects.all())
     grid_barcode = serializers.CharField(source="grid.barcode", read_only=True)
     stage = serializers.ChoiceField(choices=CheckStage.choices)
-    operator = serializers.CharField(source="operator.username", read_only=True)
+    operator = serializers.SlugRelatedField(
+        slug_field="username",
+        queryset=get_user_model().objects.all(),
+        required=False,
+        help_text="Username of the lab member who looked (default: you).",
+    )
     checked_at = serializers.DateTimeField(required=False)
     images = ImageSummarySerializer(many=True, read_only=True)
     decisions = DecisionSummarySerializer(many=True, read_only=True)

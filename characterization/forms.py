@@ -50,8 +50,12 @@ class CheckForm(forms.Form):
     checked_at = forms.DateTimeField(widget=DateTimeInput(format="%Y-%m-%dT%H:%M"), label="Checked at")
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
-    def __init__(self, *args, stage: str, **kwargs):
+    operator = forms.ModelChoiceField(queryset=None, required=False, empty_label=None, help_text="Who looked")
+
+    def __init__(self, *args, stage: str, lab=None, user=None, **kwargs):
         kwargs.setdefault("initial", {})
+        if user is not None:
+            kwargs["initial"].setdefault("operator", user.pk)
         kwargs["initial"].setdefault("stage", stage)
         kwargs["initial"].setdefault("checked_at", timezone.localtime().strftime("%Y-%m-%dT%H:%M"))
         super().__init__(*args, **kwargs)
@@ -63,7 +67,19 @@ class CheckForm(forms.Form):
                 required=False,
                 label=_SCORE_LABELS[name],
             )
-        self.order_fields(["microscope", "microscope_stage", "objective", "checked_at", *STAGE_SCORES[stage], "notes"])
+        from django.contrib.auth import get_user_model
+
+        members = (
+            get_user_model().objects.filter(memberships__lab=lab)
+            if lab is not None
+            else get_user_model().objects.none()
+        )
+        self.fields["operator"].queryset = members.order_by("username")
+        if lab is None:
+            del self.fields["operator"]
+        self.order_fields(
+            ["operator", "microscope", "microscope_stage", "objective", "checked_at", *STAGE_SCORES[stage], "notes"]
+        )
 
 
 class UploadForm(forms.Form):

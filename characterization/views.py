@@ -48,10 +48,11 @@ def check_create(request, grid_pk: int):
     stage = request.POST.get("stage") or request.GET.get("stage") or _default_stage(grid)
     if stage not in CheckStage.values:
         raise Http404("No such stage.")
-    form = forms.CheckForm(request.POST or None, stage=stage)
+    form = forms.CheckForm(request.POST or None, stage=stage, lab=grid.lab, user=request.user)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         data.pop("stage")
+        data["operator"] = data.get("operator") or request.user
         try:
             check = services.check_create(grid=grid, stage=stage, by=request.user, **data)
             messages.success(request, "Check recorded. Add its images below.")

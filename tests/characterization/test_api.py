@@ -254,3 +254,19 @@ def test_an_oversized_api_upload_answers_413(lab, member, api, settings):
     )
     assert response.status_code == 413
     assert CheckImage.objects.count() == 0
+
+
+def test_a_check_names_its_operator_who_must_be_a_lab_member(lab, member, reviewer, outsider, api):
+    grid = make_grids(lab=lab, user=member, count=2, state="seeded")
+    response = api.post(
+        "/api/v1/checks/",
+        {"grid": grid[0].pk, "stage": "pre_vitrification", "operator": reviewer.username},
+        format="json",
+    )
+    assert response.status_code == 201 and response.data["operator"] == reviewer.username
+    response = api.post(
+        "/api/v1/checks/",
+        {"grid": grid[1].pk, "stage": "pre_vitrification", "operator": outsider.username},
+        format="json",
+    )
+    assert response.status_code == 400 and "not a member" in response.data["detail"]

@@ -198,3 +198,11 @@ def test_a_check_is_edited_and_its_history_kept(lab, member, web):
     check.refresh_from_db()
     assert (check.ice_quality_class, check.notes) == (3, "frost on half the grid")
     assert check.history.count() == 2
+
+
+def test_the_check_form_offers_the_labs_members_as_operator(lab, member, reviewer, web):
+    grid = make_grids(lab=lab, user=member, count=1, state="seeded")[0]
+    url = reverse("characterization:check-create", args=[grid.pk])
+    assert reviewer.username.encode() in web.get(url).content
+    web.post(url, {"stage": "pre_vitrification", "checked_at": "2026-01-02T10:00", "operator": reviewer.pk})
+    assert Check.objects.get().operator == reviewer
