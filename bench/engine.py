@@ -73,7 +73,7 @@ def accuracy_table(n: int) -> str:
         f"### Accuracy ({n}×{n} Shepp–Logan, projections by `skimage.transform.radon`, noisy = Gaussian σ 2% of max)\n",
         "PSNR dB / SSIM, raw and after the best global scale. All methods reconstruct the "
         "inscribed circle (`circle=True`, as `iradon`/`iradon_sart` do); engine SIRT at its "
-        "defaults (50 iterations, 4 ordered subsets, non-negative, the last 20 with the ray-driven "
+        "defaults (50 iterations, 4 ordered subsets, non-negative, the last 15 with the ray-driven "
         "forward projector); CGLS 10 iterations.\n",
         "| series | method | raw PSNR / SSIM | best-scale PSNR / SSIM |",
         "|---|---|---|---|",

@@ -10,7 +10,7 @@ for the same cost per iteration (one forward and one back projection of all tilt
 as many times faster as there are subsets.
 
 Defaults (chosen by measurement, see docs/engine.md): 50 iterations, 4 ordered subsets,
-non-negativity on, λ = 1, the last 20 iterations with the ray-driven forward projector
+non-negativity on, λ = 1, the last 15 iterations with the ray-driven forward projector
 (:data:`SIRT_DEFAULTS`).
 
 CGLS minimises ``‖A x − b‖²`` per slice with conjugate gradients (no constraint); stop early
@@ -71,7 +71,7 @@ class IterativeOptions:
     subsets: int = 4
     nonnegative: bool = True
     relaxation: float = 1.0
-    ray_iterations: int = 20
+    ray_iterations: int = 15
 
 
 SIRT_DEFAULTS = IterativeOptions()

@@ -255,12 +255,10 @@ if HAVE_NUMBA:
         w10 = wz * (np.float32(1.0) - wx)
         w11 = wz * wx
         if ix >= 0 and iz >= 0 and ix + 1 < nx and iz + 1 < nz:
-            v00 = vol[iz, ix]
-            v01 = vol[iz, ix + 1]
-            v10 = vol[iz + 1, ix]
-            v11 = vol[iz + 1, ix + 1]
             for k in range(ns):
-                o[k] += (w00 * v00[k] + w01 * v01[k]) + (w10 * v10[k] + w11 * v11[k])
+                o[k] += (w00 * vol[iz, ix, k] + w01 * vol[iz, ix + 1, k]) + (
+                    w10 * vol[iz + 1, ix, k] + w11 * vol[iz + 1, ix + 1, k]
+                )
         else:
             for dz in range(2):
                 for dx in range(2):
