@@ -665,7 +665,8 @@ def sirt_focal_series(
     """Ordered-subsets SIRT with the depth-dependent zone-plate forward model.
 
     ``x ← max(0, x + λ C Aᵀ R (y - A x))`` over interleaved subsets of the tilts, with
-    ``R = 1 / A 1`` and ``C = 1 / Aᵀ 1`` per subset and :class:`FocalSeriesOperator` as ``A``.
+    ``R = 1 / A 1`` per subset, ``C = subsets / Aᵀ 1`` and :class:`FocalSeriesOperator` as ``A``.
+    Memory: the data, its size again for ``R``, a few volumes.
     Started from ``x0`` (e.g. the focus-stack WBP) or zero. Line-integral units per pixel, like
     the other reconstructions; zero outside the disc inscribed in the slice.
     """
@@ -685,20 +686,24 @@ def sirt_focal_series(
     )
     groups = [np.arange(s, n_t, subsets) for s in range(subsets)]
     ones = np.ones((op.z.size, n_r), np.float32)
-    row_inv, col_inv = [], []
+    # R per subset (data-sized in all); C for the whole series scaled by the subset count
+    # (interleaved subsets see the volume alike; one volume-sized array instead of one a subset)
+    row_inv = []
+    back = np.zeros((op.z.size, n_r), np.float32)
     for g in groups:
         fwd = op.forward(ones, g)
         row_inv.append(np.where(fwd > 1e-6 * fwd.max(), 1.0 / np.maximum(fwd, 1e-30), 0.0).astype(np.float32))
-        back = op.adjoint(np.ones((g.size, f.size, n_r, n_c), np.float32), g)
-        col_inv.append(np.where(back > 1e-6 * back.max(), 1.0 / np.maximum(back, 1e-30), 0.0).astype(np.float32))
+        back += op.adjoint(np.ones((g.size, f.size, n_r, n_c), np.float32), g)
+    col_inv = np.where(back > 1e-6 * back.max(), len(groups) / np.maximum(back, 1e-30), 0.0).astype(np.float32)
+    del back
     x = op.to_flat(x0) if x0 is not None else np.zeros((op.z.size, n_r), np.float32)
     if nonnegative:
         np.maximum(x, 0, out=x)
     lam = np.float32(relaxation)
     for _ in range(int(iterations)):
-        for g, ri, ci in zip(groups, row_inv, col_inv, strict=True):
+        for g, ri in zip(groups, row_inv, strict=True):
             res = (proj[g] - op.forward(x, g)) * ri
-            x += lam * ci * op.adjoint(res, g)
+            x += lam * col_inv * op.adjoint(res, g)
             if nonnegative:
                 np.maximum(x, 0, out=x)
         if callback is not None:
