@@ -22,6 +22,8 @@ from PIL import Image
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
+# The Laplacian (focus) needs an interior pixel.
+MIN_SIDE_PX = 3
 
 
 class ImageRefused(ValueError):
@@ -117,11 +119,18 @@ def decode(source, *, size: int, name: str = "", limits: Limits) -> DecodedImage
                 f"{_describe_head(head)})."
             )
         if kind == "tiff":
-            return _decode_tiff(handle, size=size, label=label, limits=limits)
-        return _decode_pillow(handle, kind=kind, label=label, limits=limits)
+            decoded = _decode_tiff(handle, size=size, label=label, limits=limits)
+        else:
+            decoded = _decode_pillow(handle, kind=kind, label=label, limits=limits)
     finally:
         if isinstance(source, str):
             handle.close()
+    if decoded.width < MIN_SIDE_PX or decoded.height < MIN_SIDE_PX:
+        raise ImageRefused(
+            f"{label}the image is {decoded.width}×{decoded.height} pixels; at least {MIN_SIDE_PX}×{MIN_SIDE_PX} "
+            "are needed to measure focus and coverage."
+        )
+    return decoded
 
 
 def _check_dimensions(label: str, plane_pixels: int, decoded_bytes: int, limits: Limits, shape) -> None:
@@ -347,7 +356,12 @@ def _decode_pillow(handle, *, kind: str, label: str, limits: Limits) -> DecodedI
         raise ImageRefused(f"{label}the {name} is corrupted and cannot be decoded ({error}).") from None
     mode = image.mode
     rgb = False
-    if mode in ("I;16", "I;16B", "I;16L"):
+    png_depth, png_colour = _png_header(handle) if kind == "png" else (0, 0)
+    if png_depth == 16 and png_colour in (2, 4, 6):
+        # Pillow reads 16-bit colour (and grey + alpha) PNGs as 8 bit: decode the full depth.
+        array, rgb = _png16(handle, png_colour, label)
+        bit_depth = 16
+    elif mode in ("I;16", "I;16B", "I;16L"):
         array = np.asarray(image, dtype=np.uint16)[np.newaxis]
         bit_depth = 16
     elif mode == "I":
@@ -372,6 +386,29 @@ def _decode_pillow(handle, *, kind: str, label: str, limits: Limits) -> DecodedI
         decoded.pixel_size_um = 25400.0 / float(dpi[0])
         decoded.metadata_source = "png" if kind == "png" else "jpeg"
     return decoded
+
+
+def _png_header(handle) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR."""
+    handle.seek(0)
+    head = handle.read(26)
+    handle.seek(0)
+    return (head[24], head[25]) if len(head) == 26 and head[12:16] == b"IHDR" else (0, 0)
+
+
+def _png16(handle, colour_type: int, label: str) -> tuple[np.ndarray, bool]:
+    import imagecodecs
+
+    handle.seek(0)
+    try:
+        array = imagecodecs.png_decode(handle.read())
+    except Exception as error:
+        raise ImageRefused(f"{label}the PNG is corrupted and cannot be decoded ({error}).") from None
+    if array.dtype != np.uint16 or array.ndim != 3:
+        raise ImageRefused(f"{label}the PNG could not be decoded at 16 bit (got {array.dtype}, {array.shape}).")
+    if colour_type == 4:  # grey + alpha: the grey
+        return np.ascontiguousarray(array[..., 0])[np.newaxis], False
+    return np.ascontiguousarray(np.moveaxis(array[..., :3], -1, 0)), True
 
 
 # --- previews --------------------------------------------------------------------------------

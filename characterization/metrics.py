@@ -14,7 +14,10 @@ saturated_fraction
 coverage_fraction
     Foreground fraction: Otsu's threshold per channel; foreground is above it for fluorescence and
     reflection, below it for bright field (dark cells on a bright background); a pixel is foreground
-    when it is foreground in any channel.
+    when it is foreground in any channel. A channel whose two Otsu classes are less than
+    FOREGROUND_MIN_SEPARATION pooled within-class standard deviations apart has no foreground: a
+    unimodal histogram (an empty field's noise, an illumination gradient) splits at 2.65 (Gaussian)
+    to 3.46 (uniform); cells a few noise levels above the background lie far beyond.
 squares_found, intact_fraction, contamination_spots (atlas images only)
     Grid bars are opaque, so they are the darkest structure: Otsu's threshold on log(1 + intensity)
     separates bars from open squares whatever the share of broken film. Open connected regions of
@@ -34,13 +37,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-METRICS_VERSION = "1.0"
+METRICS_VERSION = "1.1"
 
 FOCUS_PERCENTILES = (0.1, 99.9)
 BROKEN_CONTRAST = 1.3
 SPOT_RELATIVE_DARKNESS = 0.6
 SPOT_MIN_AREA_PX = 4
 SQUARE_MIN_RELATIVE_AREA = 0.3
+FOREGROUND_MIN_SEPARATION = 4.0
 
 
 @dataclass(frozen=True)
@@ -165,22 +169,43 @@ def saturated_fraction(channel: np.ndarray, stats: ChannelStats | None = None) -
     return float(stats.counts[int(full)] / stats.total)
 
 
-def foreground_mask(channel: np.ndarray, *, bright_foreground: bool, stats: ChannelStats | None = None) -> np.ndarray:
+def class_separation(stats: ChannelStats, threshold: float) -> float:
+    """Distance between the means of the two classes split at `threshold`, in pooled within-class
+    standard deviations (inf when both classes are exact levels; 0 when one class is empty)."""
+    counts = stats.counts.astype(np.float64)
+    values = stats.values
+    low = values <= threshold
+    w0, w1 = counts[low].sum(), counts[~low].sum()
+    if w0 == 0 or w1 == 0:
+        return 0.0
+    m0 = float((counts[low] * values[low]).sum() / w0)
+    m1 = float((counts[~low] * values[~low]).sum() / w1)
+    within = float(
+        ((counts[low] * (values[low] - m0) ** 2).sum() + (counts[~low] * (values[~low] - m1) ** 2).sum()) / (w0 + w1)
+    )
+    if within <= 0:
+        return float("inf")
+    return abs(m1 - m0) / within**0.5
+
+
+def foreground_mask(
+    channel: np.ndarray, *, bright_foreground: bool, stats: ChannelStats | None = None
+) -> np.ndarray | None:
+    """The channel's foreground, or None when its histogram has no distinct foreground class."""
     stats = stats or channel_stats(channel)
+    if np.count_nonzero(stats.counts) < 2:
+        return None
     threshold = otsu_threshold(stats.counts, stats.values)
+    if class_separation(stats, threshold) < FOREGROUND_MIN_SEPARATION:
+        return None
     return channel > threshold if bright_foreground else channel <= threshold
 
 
 def coverage_fraction(
     channel: np.ndarray, *, bright_foreground: bool = True, stats: ChannelStats | None = None
 ) -> float:
-    stats = stats or channel_stats(channel)
-    occupied = np.count_nonzero(stats.counts)
-    if occupied < 2:
-        return 0.0
-    return float(
-        np.count_nonzero(foreground_mask(channel, bright_foreground=bright_foreground, stats=stats)) / channel.size
-    )
+    mask = foreground_mask(channel, bright_foreground=bright_foreground, stats=stats)
+    return 0.0 if mask is None else float(np.count_nonzero(mask) / channel.size)
 
 
 @dataclass(frozen=True)
@@ -277,8 +302,10 @@ def compute_metrics(
         channel = data[index]
         stats_c = stats[index] if stats else channel_stats(channel)
         sat = saturated_fraction(channel, stats_c)
-        if np.count_nonzero(stats_c.counts) >= 2:
-            foreground |= foreground_mask(channel, bright_foreground=bright_foreground, stats=stats_c)
+        mask = foreground_mask(channel, bright_foreground=bright_foreground, stats=stats_c)
+        if mask is not None:
+            foreground |= mask
+        del mask
         focus = focus_measure(channel, stats_c)
         per_channel.append({"focus": focus, "saturated_fraction": sat})
         if progress:
