@@ -179,6 +179,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Grids, seeding, vitrification, checks, beamtime and reconstruction for cryo-SXT labs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema is an endpoint like any other: it needs a login.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # One schema name per choice set where field names collide across apps.
     "ENUM_NAME_OVERRIDES": {
         "GridStateEnum": "grids.lifecycle.GridState",
