@@ -19,8 +19,8 @@ coverage_fraction
     unimodal histogram (an empty field's noise, an illumination gradient) splits at 2.65 (Gaussian)
     to 3.46 (uniform); cells a few noise levels above the background lie far beyond.
 squares_found, intact_fraction, contamination_spots (atlas images only)
-    Grid bars are opaque, so they are the darkest structure: Otsu's threshold on log(1 + intensity)
-    separates bars from open squares whatever the share of broken film. Open connected regions of
+    Grid bars are opaque, so they are the darkest structure: Otsu's threshold on
+    log(intensity + 5 % of the median) separates bars from open squares whatever the share of broken film. Open connected regions of
     at least 30 % of the median region area are squares. Broken film transmits more light than
     intact film with ice: the squares' mean intensities are split by Otsu and the bright group
     counts as broken when it is at least 30 % brighter than the dark one (otherwise all squares
@@ -45,6 +45,7 @@ SPOT_RELATIVE_DARKNESS = 0.6
 SPOT_MIN_AREA_PX = 4
 SQUARE_MIN_RELATIVE_AREA = 0.3
 FOREGROUND_MIN_SEPARATION = 4.0
+BAR_LOG_OFFSET = 0.05
 
 
 @dataclass(frozen=True)
@@ -241,8 +242,11 @@ def atlas_metrics(channel: np.ndarray, stats: ChannelStats | None = None, *, blo
     if np.count_nonzero(stats.counts) < 2:
         return AtlasMetrics(0, 0, None, 0, float(stats.values[0]))
     # Bars are opaque: split dark from the rest on a log scale (robust to bright broken squares).
-    log_values = np.log1p(np.maximum(stats.values, 0))
-    bar_threshold = float(np.expm1(otsu_threshold(stats.counts, log_values)))
+    # The offset (5 % of the median, at least 1) keeps the camera noise of near-black bars from
+    # spreading over many decades of the log scale and dragging the threshold into the bars.
+    offset = max(1.0, BAR_LOG_OFFSET * stats.percentile(50))
+    log_values = np.log(np.maximum(stats.values, 0) + offset)
+    bar_threshold = float(np.exp(otsu_threshold(stats.counts, log_values)) - offset)
     labels, count = ndimage.label(channel > bar_threshold)
     if count == 0:
         return AtlasMetrics(0, 0, None, 0, bar_threshold)

@@ -103,3 +103,27 @@ def test_coverage_of_discs_five_noise_levels_above_the_background_is_their_area(
     discs = ((yy - 150) ** 2 + (xx - 150) ** 2 <= 60**2) | ((yy - 350) ** 2 + (xx - 380) ** 2 <= 45**2)
     image = np.clip(rng.normal(300, 30, discs.shape) + discs * 150, 0, 65535).astype(np.uint16)
     assert metrics.coverage_fraction(image) == pytest.approx(discs.mean(), abs=0.02)
+
+
+def noisy_atlas(*, broken: set, dtype, scale: float, n: int = 10, square: int = 40, bar: int = 10) -> np.ndarray:
+    """An n×n atlas: near-black bars (8), film (110), broken film (230), camera noise of 6, all × scale."""
+    pitch = square + bar
+    size = n * pitch + bar
+    image = np.full((size, size), 8.0)
+    for row in range(n):
+        for column in range(n):
+            y0, x0 = bar + row * pitch, bar + column * pitch
+            image[y0 : y0 + square, x0 : x0 + square] = 230.0 if (row, column) in broken else 110.0
+    image = (image + np.random.default_rng(9).normal(0, 6, image.shape)) * scale
+    return np.clip(image, 0, np.iinfo(dtype).max).astype(dtype)
+
+
+@pytest.mark.parametrize(("dtype", "scale"), [(np.uint8, 1), (np.uint16, 200)], ids=["8-bit", "16-bit"])
+@pytest.mark.parametrize("broken_count", [0, 6, 50, 90])
+def test_atlas_with_noisy_near_black_bars_finds_every_square_at_8_and_16_bit(dtype, scale, broken_count):
+    broken = {(k // 10, k % 10) for k in range(broken_count)}
+    found = metrics.atlas_metrics(noisy_atlas(broken=broken, dtype=dtype, scale=scale))
+    assert found.squares_found == 100
+    assert found.broken_squares == broken_count
+    assert found.intact_fraction == pytest.approx((100 - broken_count) / 100)
+    assert found.contamination_spots == 0
