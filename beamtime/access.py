@@ -74,5 +74,9 @@ def require_staff(user, facility_id: int, action: str) -> None:
         raise PermissionDeniedError(f"Only staff of this facility may {action}.")
 
 
+# Who may override the gate: the lab's QC reviewers and its admins (as for QC decisions in characterization).
+GATE_OVERRIDE_ROLES = (Role.QC_REVIEWER, Role.LAB_ADMIN)
+
+
 def is_qc_reviewer(user, lab_id: int) -> bool:
-    return permissions.has_role(user, lab_id, [Role.QC_REVIEWER])
+    return permissions.has_role(user, lab_id, GATE_OVERRIDE_ROLES)

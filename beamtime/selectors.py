@@ -114,7 +114,11 @@ def grid_for_gate(*, user, pk: int) -> Grid:
 
 
 def quality_policy_list() -> QuerySet[QualityPolicy]:
-    return QualityPolicy.objects.select_related("beamline__facility", "updated_by").prefetch_related("rules")
+    return (
+        QualityPolicy.objects.select_related("beamline__facility", "updated_by")
+        .prefetch_related("rules")
+        .order_by("beamline__facility__short_name", "beamline__name", "pk")
+    )
 
 
 def session_targets(*, session: BeamtimeSession) -> list[dict]:

@@ -128,8 +128,13 @@ def _check_booking(
     by,
     override_reason: str,
     exclude_pk: int | None = None,
+    current_shifts: int = 0,
 ) -> tuple[int, bool]:
-    """Validate a booking with the beamline and proposal rows locked. Returns (shifts, overridden)."""
+    """Validate a booking with the beamline and proposal rows locked. Returns (shifts, overridden).
+
+    `current_shifts`: what the session being rescheduled uses now; an edit that does not grow it needs no
+    new override, even where the proposal is already beyond its allocation (by an earlier override).
+    """
     if start is None or end is None or end <= start:
         raise DomainError("end: a session ends after it starts.", field="end")
     if proposal.facility_id != beamline.facility_id:
@@ -166,7 +171,7 @@ def _check_booking(
         .exclude(pk=exclude_pk)
         .values_list("shifts", flat=True)
     )
-    if used + shifts <= proposal.shifts_allocated:
+    if used + shifts <= proposal.shifts_allocated or (exclude_pk is not None and shifts <= current_shifts):
         return shifts, False
     details = {"shifts_allocated": proposal.shifts_allocated, "shifts_scheduled": used, "shifts_requested": shifts}
     if not override_reason.strip():
@@ -266,7 +271,10 @@ def session_reschedule(
                 by=by,
                 override_reason=override_reason,
                 exclude_pk=locked.pk,
+                current_shifts=locked.shifts,
             )
+            if (new_start, new_end) != (locked.start, locked.end):
+                _check_sheet_overlaps(session=locked, start=new_start, end=new_end)
             locked.start, locked.end, locked.shifts = new_start, new_end, shifts
             if freeze_at is not None:
                 locked.freeze_at = freeze_at
@@ -285,6 +293,29 @@ def session_reschedule(
     except IntegrityError:
         raise ConflictError(f"{session.beamline} is booked at that time.") from None
     return locked
+
+
+def _check_sheet_overlaps(*, session: BeamtimeSession, start: datetime.datetime, end: datetime.datetime) -> None:
+    """A moved session must not overlap another session whose sheet holds one of its grids."""
+    grid_ids = list(session.entries.values_list("grid_id", flat=True))
+    if not grid_ids:
+        return
+    # Lock the grids (after the session, as sample_sheet_add does) so a racing add sees the new times.
+    list(Grid.objects.select_for_update().filter(pk__in=grid_ids).order_by("pk").values_list("pk", flat=True))
+    clash = (
+        SampleSheetEntry.objects.filter(grid_id__in=grid_ids, session__start__lt=end, session__end__gt=start)
+        .exclude(session=session)
+        .exclude(session__status=SessionStatus.CANCELLED)
+        .select_related("grid")
+        .first()
+    )
+    if clash is not None:
+        raise ConflictError(
+            f"{clash.grid.barcode} is on the sample sheet of session {clash.session_id}, which would overlap this "
+            "one; a grid is on one sheet of sessions that overlap in time.",
+            field="start",
+            details={"session": clash.session_id, "grid": clash.grid_id},
+        )
 
 
 def session_transition(*, session: BeamtimeSession, to_status: str, by, reason: str = "") -> BeamtimeSession:
@@ -468,7 +499,7 @@ def sample_sheet_add(
                 )
             if not access.is_qc_reviewer(by, grid.lab_id):
                 raise PermissionDeniedError(
-                    "Only a QC reviewer of the grid's lab may admit a grid that fails the gate.",
+                    "Only a QC reviewer (or lab admin) of the grid's lab may admit a grid that fails the gate.",
                     details={"failing_rules": [r.__dict__ for r in evaluation.failing]},
                 )
             override_by = by
@@ -537,6 +568,19 @@ def sample_sheet_remove(*, entry: SampleSheetEntry, by, reason: str = "") -> Non
             raise ConflictError("That grid is not on the sample sheet any more.")
         if not is_staff:
             permissions.require_member(by, entry.grid.lab_id)
+        packed = (
+            ShipmentGrid.objects.filter(shipment__session=locked, grid_id=entry.grid_id)
+            .exclude(shipment__status=ShipmentStatus.RETURNED)
+            .select_related("shipment")
+            .first()
+        )
+        if packed is not None:
+            raise ConflictError(
+                f"{entry.grid.barcode} is packed in shipment {packed.shipment_id} "
+                f"({packed.shipment.get_status_display().lower()}); it stays on the sheet until the dewar is back.",
+                field="grid",
+                details={"shipment": packed.shipment_id},
+            )
         entry._change_reason = reason or "removed"
         entry.delete()
         _release_grid(entry=entry, by=by, reason=reason or "removed from the sample sheet")

@@ -225,6 +225,8 @@ def sheet_remove(request, pk: int, entry_pk: int):
 
 @require_GET
 def session_targets(request, pk: int, kind: str):
+    if kind not in ("csv", "json"):
+        raise Http404("Target lists come as .csv or .json.")
     session = selectors.session_get(user=request.user, pk=pk)
     return _target_response(session, selectors.session_targets(session=session), kind)
 
@@ -298,6 +300,8 @@ def shipment_detail(request, pk: int):
 
 @require_GET
 def shipment_manifest(request, pk: int, kind: str):
+    if kind not in ("pdf", "csv"):
+        raise Http404("Manifests come as .pdf or .csv.")
     return manifest_response(selectors.shipment_get(user=request.user, pk=pk), kind)
 
 
