@@ -36,6 +36,10 @@ class GridAdmin(SimpleHistoryAdmin):
     readonly_fields = ["state", "barcode", "lab", "lot"]
     inlines = [TransitionInline]
 
+    def has_add_permission(self, request):
+        # Grids are registered from a lot (grids.services.grids_register): barcode, lot count, transition.
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -66,9 +70,31 @@ class CellLineAdmin(SimpleHistoryAdmin):
 
 
 class SeededGridInline(admin.TabularInline):
+    """Read-only: a grid joins a seeding only through grids.services.seeding_record (registered → seeded)."""
+
     model = SeededGrid
     extra = 0
-    raw_id_fields = ["grid"]
+    can_delete = False
+    readonly_fields = ["grid"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SeededGrid)
+class SeededGridAdmin(admin.ModelAdmin):
+    list_display = ["grid", "seeding"]
+    search_fields = ["grid__barcode"]
+    list_select_related = ["grid", "seeding__cell_line"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Seeding)

@@ -196,7 +196,7 @@ class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     @action(detail=True, methods=["get"])
     def label(self, request, pk=None):
-        """The grid's QR label: ?format=svg (default) or png."""
+        """The grid's QR label: ?kind=svg (default) or ?kind=png."""
         grid = self.get_object()
         return _label_response(grid.barcode, request.query_params.get("kind", "svg"))
 
