@@ -276,7 +276,14 @@ def session_reschedule(
             if (new_start, new_end) != (locked.start, locked.end):
                 _check_sheet_overlaps(session=locked, start=new_start, end=new_end)
             locked.start, locked.end, locked.shifts = new_start, new_end, shifts
-            if freeze_at is not None:
+            if freeze_at is not None and freeze_at != locked.freeze_at:
+                # Moving the deadline of a frozen sheet would reopen it: that is the facility's call.
+                if _sheet_is_frozen(locked) and not access.is_staff_of(by, locked.beamline.facility_id):
+                    raise ConflictError(
+                        f"The sample sheet froze at {timezone.localtime(locked.freeze_at):%Y-%m-%d %H:%M}; "
+                        "only facility staff can move its deadline now.",
+                        field="freeze_at",
+                    )
                 locked.freeze_at = freeze_at
             if locked.freeze_at > new_end:
                 raise DomainError("freeze_at: the sample sheet freezes before the session ends.", field="freeze_at")

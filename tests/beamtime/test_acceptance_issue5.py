@@ -109,3 +109,16 @@ def test_manifest_pdf_carries_a_linear_barcode_per_grid(session, member, lab, ac
 def test_targets_page_refuses_an_unknown_format(web, session):
     assert web.get(f"/beamtime/sessions/{session.pk}/targets.xml").status_code == 404
     assert web.get(f"/beamtime/sessions/{session.pk}/targets.csv").status_code == 200
+
+
+def test_after_the_freeze_a_member_cannot_unfreeze_the_sheet_by_moving_the_deadline(session, member, staff):
+    from django.utils import timezone
+
+    from beamtime.models import BeamtimeSession
+
+    BeamtimeSession.objects.filter(pk=session.pk).update(freeze_at=timezone.now() - datetime.timedelta(minutes=1))
+    session.refresh_from_db()
+    with pytest.raises(ConflictError, match="froze"):
+        services.session_reschedule(session=session, by=member, freeze_at=session.start)
+    later = services.session_reschedule(session=session, by=staff, freeze_at=session.start)
+    assert later.freeze_at == session.start
