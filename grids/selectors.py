@@ -44,13 +44,16 @@ def grid_by_barcode(*, user, barcode: str) -> Grid | None:
 
 
 def grids_by_ids(*, user, ids) -> list[Grid]:
-    """Grids with these ids in the user's labs; a missing or foreign id raises 404."""
-    ids = [int(i) for i in ids]
+    """Grids with these ids in the user's labs; a missing, foreign or malformed id raises 404."""
+    from django.http import Http404
+
+    try:
+        ids = [int(i) for i in ids]
+    except (TypeError, ValueError):
+        raise Http404("Grid ids are numbers.") from None
     found = {g.pk: g for g in grid_list(user=user).filter(pk__in=ids)}
     missing = [i for i in ids if i not in found]
     if missing:
-        from django.http import Http404
-
         raise Http404(f"No grid with id {missing[0]}.")
     return [found[i] for i in ids]
 

@@ -220,6 +220,8 @@ def grids_move(*, grids: Sequence[Grid], box: StorageBox | None, by, slots: Sequ
     ids = [g.pk for g in grids]
     if not ids:
         raise DomainError("Select at least one grid.", field="grids")
+    if len(set(ids)) != len(ids):
+        raise DomainError("A grid is selected twice.", field="grids")
     if slots is not None and len(slots) != len(ids):
         raise DomainError("Give one slot per grid.", field="slots")
     with transaction.atomic():

@@ -127,8 +127,8 @@ def label_sheet(request):
     qs = selectors.grid_list(user=request.user)
     if ids := request.GET.getlist("grids"):
         grids = selectors.grids_by_ids(user=request.user, ids=ids)
-    elif lot := request.GET.get("lot"):
-        grids = list(qs.filter(lot_id=lot).order_by("barcode"))
+    elif (lot := request.GET.get("lot", "")).isdigit():
+        grids = list(qs.filter(lot_id=int(lot)).order_by("barcode"))
     else:
         grids = []
     items = [(g, labels.qr_data_uri(g.barcode)) for g in grids]

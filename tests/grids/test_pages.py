@@ -103,3 +103,20 @@ def test_pages_render_for_a_member(web, lab, member):
     for url in ["/", "/grids/", "/grids/lots/", f"/grids/lots/{lot.pk}/", "/grids/boxes/", f"/grids/boxes/{box.pk}/",
                 "/grids/cell-lines/", "/grids/seedings/", "/grids/seedings/new/", "/labs/", f"/labs/{lab.pk}/"]:  # fmt: skip
         assert web.get(url).status_code == 200, url
+
+
+def test_malformed_ids_in_a_query_answer_404_or_are_ignored_never_500(web, lab, member):
+    make_grids(lab=lab, user=member, count=1)
+    assert web.get("/grids/labels/", {"lot": "abc"}).status_code == 200
+    assert web.get("/grids/labels/", {"grids": "abc"}).status_code == 404
+    assert web.get("/grids/", {"lot": "abc"}).status_code == 200
+    assert web.post("/grids/bulk/", {"grids": ["abc"], "action": "move"}).status_code == 404
+
+
+def test_a_grid_selected_twice_in_a_bulk_move_is_refused_and_nothing_moves(web, lab, member):
+    grid = make_grids(lab=lab, user=member, count=1)[0]
+    box = StorageBoxFactory(lab=lab, capacity=4)
+    response = web.post("/grids/bulk/", {"grids": [grid.pk, grid.pk], "action": "move", "box": box.pk}, follow=True)
+    assert "selected twice" in response.content.decode()
+    grid.refresh_from_db()
+    assert grid.box_id is None and grid.slot is None
