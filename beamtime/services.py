@@ -487,6 +487,19 @@ def sample_sheet_add(
                 field="grid",
                 details={"session": clash.session_id},
             )
+        away = (
+            ShipmentGrid.objects.filter(grid=grid)
+            .exclude(shipment__status=ShipmentStatus.RETURNED)
+            .exclude(shipment__session=locked)
+            .first()
+        )
+        if away is not None and grid.state == GridState.SHIPPED:
+            raise ConflictError(
+                f"{grid.barcode} is away in shipment {away.shipment_id}; it joins another sheet once the dewar "
+                "is back.",
+                field="grid",
+                details={"shipment": away.shipment_id},
+            )
         already_scheduled = grid.state == GridState.SCHEDULED and _on_open_sheet(grid, exclude_session=locked.pk)
         if not already_scheduled and not grid_lifecycle.can_move(grid.state, GridState.SCHEDULED):
             raise ConflictError(

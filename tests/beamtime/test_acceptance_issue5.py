@@ -122,3 +122,15 @@ def test_after_the_freeze_a_member_cannot_unfreeze_the_sheet_by_moving_the_deadl
         services.session_reschedule(session=session, by=member, freeze_at=session.start)
     later = services.session_reschedule(session=session, by=staff, freeze_at=session.start)
     assert later.freeze_at == session.start
+
+
+def test_a_grid_away_in_a_dewar_cannot_join_another_sheet(session, proposal, member, accepted_grids, facts):
+    grid = accepted_grids[0]
+    services.sample_sheet_add(session=session, grid=grid, by=member)
+    shipment = services.shipment_create(session=session, dewar="CX-3", by=member)
+    services.shipment_transition(shipment=shipment, to_status="shipped", by=member)
+    later = schedule(proposal=proposal, by=member, days=30, hours=8)
+    with pytest.raises(ConflictError, match="shipment"):
+        services.sample_sheet_add(session=later, grid=grid, by=member)
+    grid.refresh_from_db()
+    assert grid.state == "shipped"
