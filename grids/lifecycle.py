@@ -63,7 +63,9 @@ def refusal(from_state: str, to_state: str) -> str:
     """The message for a refused move: what the grid is, and where it could go instead."""
     allowed = sorted(ALLOWED.get(from_state, ()))
     where = ", ".join(GridState(s).label.lower() for s in allowed) if allowed else "nowhere (final state)"
+    state = GridState(from_state).label.lower()
+    article = "An" if state[0] in "aeiou" else "A"
     return (
-        f"A {GridState(from_state).label.lower()} grid cannot become {GridState(to_state).label.lower()}; "
+        f"{article} {state} grid cannot become {GridState(to_state).label.lower()}; "
         f"from {GridState(from_state).label.lower()} it can go to: {where}."
     )

@@ -85,3 +85,8 @@ def test_the_database_refuses_an_unknown_state(lab, member):
     grid = make_grids(lab=lab, user=member, count=1)[0]
     with pytest.raises(IntegrityError), transaction.atomic():
         Grid.objects.filter(pk=grid.pk).update(state="frozen-ish")
+
+
+def test_a_refusal_reads_as_english_for_states_that_start_with_a_vowel():
+    assert lifecycle.refusal(GridState.IMAGED, GridState.DISCARDED).startswith("An imaged grid cannot become discarded")
+    assert lifecycle.refusal(GridState.SEEDED, GridState.SEEDED).startswith("A seeded grid")
