@@ -12,7 +12,17 @@ from django.utils import timezone
 
 from grids import lifecycle
 from grids.lifecycle import GridState
-from grids.models import CellLine, Grid, GridLot, GridTransition, GridType, SeededGrid, Seeding, StorageBox
+from grids.models import (
+    SEEDING_RANGES,
+    CellLine,
+    Grid,
+    GridLot,
+    GridTransition,
+    GridType,
+    SeededGrid,
+    Seeding,
+    StorageBox,
+)
 from lims import permissions
 from lims.errors import ConflictError, DomainError
 from lims.models import Lab
@@ -26,6 +36,11 @@ def _validated(instance) -> None:
         instance.full_clean(validate_unique=False, validate_constraints=False)
     except ValidationError as error:
         field, messages = next(iter(error.message_dict.items()))
+        if field in SEEDING_RANGES and any(e.code in ("min_value", "max_value") for e in error.error_dict[field]):
+            low, high, unit = SEEDING_RANGES[field]
+            raise DomainError(
+                f"{field} must be between {low:g} and {high:g}{' ' + unit if unit else ''}.", field=field
+            ) from None
         label = field.replace("_", " ")
         raise DomainError(f"{label}: {' '.join(messages)}", field=field) from None
 

@@ -60,7 +60,9 @@ def test_an_out_of_range_seeding_shows_the_range_and_saves_nothing(web, lab, mem
         {"grids": [grid.pk], "cell_line": line.pk, "density_unit": "cells/mL", "temperature_c": 80, "co2_percent": 5},
     )
     assert response.status_code == 200
-    assert "temperature c" in response.content.decode().lower()
+    page = response.content.decode()
+    assert "temperature_c must be between 4 and 45 °C" in page
+    assert 'value="80' in page  # what was typed stays in the form
     assert not Seeding.objects.exists()
     grid.refresh_from_db()
     assert grid.state == "registered"
