@@ -168,10 +168,19 @@ class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
             return GridNotesSerializer
         return GridSerializer
 
-    def perform_update(self, serializer):
-        services.grid_update_notes(
-            grid=serializer.instance, notes=serializer.validated_data.get("notes", ""), by=self.request.user
-        )
+    def update(self, request, *args, **kwargs):
+        """Only the notes are edited in place; any other field is refused, never silently ignored."""
+        grid = self.get_object()
+        others = sorted(set(request.data) - {"notes"}) if hasattr(request.data, "keys") else []
+        if others:
+            hint = " (state changes through seedings, runs and discard)" if "state" in others else ""
+            raise serializers.ValidationError(
+                {name: [f"{name} cannot be edited here; only notes can{hint}."] for name in others}
+            )
+        payload = GridNotesSerializer(grid, data=request.data, partial=kwargs.get("partial", False))
+        payload.is_valid(raise_exception=True)
+        services.grid_update_notes(grid=grid, notes=payload.validated_data.get("notes", grid.notes), by=request.user)
+        return Response(GridSerializer(self.get_queryset().get(pk=grid.pk), context={"request": request}).data)
 
     @action(detail=True, methods=["post"], serializer_class=DiscardSerializer)
     def discard(self, request, pk=None):

@@ -172,3 +172,25 @@ def test_the_grid_record_shows_its_checks_and_decision(api, lab, member):
 
     check = qc_services.check_create(grid=grid, stage="post_vitrification", by=member, ice_quality_class=1)
     assert api.get(f"/api/v1/grids/{grid.pk}/").json()["checks"][0]["id"] == check.pk
+
+
+def test_patching_a_grids_state_is_refused_and_changes_nothing(api, lab, member):
+    grid = make_grids(lab=lab, user=member, count=1)[0]
+    response = api.patch(f"/api/v1/grids/{grid.pk}/", {"state": "vitrified", "notes": "x"}, format="json")
+    assert response.status_code == 400 and "state" in response.json()
+    grid.refresh_from_db()
+    assert grid.state == "registered" and grid.notes == ""
+
+
+def test_patching_notes_answers_the_whole_grid_and_keeps_history(api, lab, member):
+    grid = make_grids(lab=lab, user=member, count=1)[0]
+    response = api.patch(f"/api/v1/grids/{grid.pk}/", {"notes": "cracked rim"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["notes"] == "cracked rim" and response.json()["barcode"] == grid.barcode
+    assert grid.history.count() >= 2
+
+
+def test_deleting_a_grid_is_not_allowed(api, lab, member):
+    grid = make_grids(lab=lab, user=member, count=1)[0]
+    assert api.delete(f"/api/v1/grids/{grid.pk}/").status_code == 405
+    grid.refresh_from_db()
