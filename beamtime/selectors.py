@@ -18,6 +18,7 @@ from beamtime.models import (
     SessionStatus,
     Shipment,
 )
+from grids import selectors as grid_selectors
 from grids.models import Grid
 from lims import permissions
 
@@ -99,14 +100,7 @@ def shipment_items(*, shipment: Shipment):
 
 def grid_visible(*, user) -> QuerySet[Grid]:
     """Grids of the user's labs, and (for facility staff) the grids on their beamlines' sample sheets."""
-    qs = Grid.objects.select_related("lab", "lot__grid_type", "box")
-    if getattr(user, "is_superuser", False):
-        return qs
-    staffed = access.staff_facility_ids(user)
-    q = Q(lab__in=permissions.lab_ids(user))
-    if staffed:
-        q |= Q(sample_sheet_entries__session__beamline__facility__in=staffed)
-    return qs.filter(q).distinct()
+    return grid_selectors.grid_list(user=user)
 
 
 def grid_for_gate(*, user, pk: int) -> Grid:

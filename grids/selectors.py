@@ -13,9 +13,25 @@ from grids.models import CellLine, Grid, GridLot, GridTransition, GridType, Seed
 from lims import permissions
 
 
+def _visible_grids(user) -> QuerySet[Grid]:
+    """Grids of the user's labs; for facility staff also the grids on the sample sheets of the
+    beamlines they staff (beamtime decides which those are). Seeing is not changing: every write
+    still requires lab membership in the services."""
+    own = permissions.scope(Grid.objects.all(), user)
+    if getattr(user, "is_superuser", False):
+        return own
+    from beamtime.access import staff_facility_ids
+
+    staffed = staff_facility_ids(user)
+    if not staffed:
+        return own
+    on_their_sheets = Grid.objects.filter(sample_sheet_entries__session__beamline__facility__in=staffed)
+    return Grid.objects.filter(Q(pk__in=own.values("pk")) | Q(pk__in=on_their_sheets.values("pk")))
+
+
 def grid_list(*, user, filters: dict | None = None) -> QuerySet[Grid]:
-    """The user's labs' grids with what a list row shows, in a constant number of queries."""
-    qs = permissions.scope(Grid.objects.all(), user).select_related("lab", "lot__grid_type", "box")
+    """The grids the user may see, with what a list row shows, in a constant number of queries."""
+    qs = _visible_grids(user).select_related("lab", "lot__grid_type", "box")
     filters = filters or {}
     if q := (filters.get("q") or "").strip():
         qs = qs.filter(Q(barcode__icontains=q) | Q(notes__icontains=q) | Q(lot__lot_number__icontains=q))

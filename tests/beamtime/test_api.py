@@ -137,8 +137,14 @@ def test_facility_staff_see_sessions_on_their_beamlines_and_their_grids_only(
     # The grid on the sheet is visible to staff through the gate; the lab's other grids are not.
     assert client.get(f"/api/v1/grids/{accepted_grids[0].pk}/gate/?beamline={hzb.pk}").status_code == 200
     assert client.get(f"/api/v1/grids/{accepted_grids[1].pk}/gate/?beamline={hzb.pk}").status_code == 404
-    # Nothing else of the lab: its grid list is empty for staff.
-    assert client.get("/api/v1/grids/").json()["count"] == 0
+    # Staff see the grids on their sheets, and nothing else of the lab; they cannot change them.
+    listed = client.get("/api/v1/grids/").json()
+    assert [g["id"] for g in listed["results"]] == [accepted_grids[0].pk]
+    assert client.get(f"/api/v1/grids/{accepted_grids[0].pk}/").status_code == 200
+    assert client.get(f"/api/v1/grids/{accepted_grids[1].pk}/").status_code == 404
+    refused = client.post(f"/api/v1/grids/{accepted_grids[0].pk}/discard/", {"reason": "x"}, format="json")
+    assert refused.status_code == 404
+    assert client.get("/api/v1/seedings/").json()["count"] == 0
     other = api_for(alba_staff)
     assert other.get("/api/v1/sessions/").json()["count"] == 0
     assert other.get(f"/api/v1/sessions/{session.pk}/").status_code == 404
