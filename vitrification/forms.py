@@ -9,7 +9,7 @@ from django.utils import timezone
 from grids import selectors as grid_selectors
 from lims import permissions
 from lims.models import Lab
-from vitrification import selectors
+from vitrification import selectors, services
 from vitrification.models import (
     HPF_MODELS,
     PLUNGER_MODELS,
@@ -215,16 +215,8 @@ class RunForm(forms.Form):
 
 class PlungeRunForm(RunForm):
     kind = InstrumentKind.PLUNGER
-    param_names = (
-        "blot_time_s",
-        "blot_force",
-        "blot_side",
-        "humidity_percent",
-        "chamber_temperature_c",
-        "wait_time_s",
-        "sample_volume_ul",
-        "cryogen",
-    )
+    # The run's parameters as the service knows them (notes have their own field in RunForm).
+    param_names = tuple(name for name in services.PLUNGE_FIELDS if name != "notes")
 
     blot_time_s = ranged_field("blot_time_s")
     blot_force = ranged_field("blot_force")
@@ -238,7 +230,7 @@ class PlungeRunForm(RunForm):
 
 class HPFRunForm(RunForm):
     kind = InstrumentKind.HPF
-    param_names = ("pressure_bar", "carrier_type", "cavity_depth_um", "filler")
+    param_names = tuple(name for name in services.HPF_FIELDS if name != "notes")
 
     pressure_bar = ranged_field("pressure_bar", required=True)
     carrier_type = forms.CharField(
