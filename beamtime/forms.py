@@ -55,7 +55,7 @@ class ProposalForm(forms.Form):
 
 
 class SheetAddForm(forms.Form):
-    grid = forms.ModelChoiceField(queryset=None, help_text="Accepted grids of the lab (scan or pick)")
+    grid = forms.ModelChoiceField(queryset=None, help_text="Vitrified, accepted or rejected grids of the lab (scan or pick); the gate decides")
     override_reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
