@@ -113,7 +113,8 @@ def reconstruct(
         Projector kernels.
     callback : callable, optional
         Progress: called with a number of slice-units done (total ``rows`` for WBP,
-        ``rows * iterations`` for SIRT/CGLS).
+        ``rows * iterations`` for SIRT/CGLS; for a focal series ``rows`` for WBP and
+        ``rows * (1 + iterations)`` for SIRT, which starts from the WBP).
     focal_planes_um, pixel_size_um, **focus_options
         For a 4-D focal series only, passed to
         :func:`reconstruction.engine.focus.reconstruct_focal_series`.
@@ -142,6 +143,8 @@ def reconstruct(
             method=m,
             iterations=iterations,
             thickness=thickness,
+            slab_size=slab_size,
+            callback=callback,
             **focus_options,
         )
     if focus_options:

@@ -31,10 +31,15 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
         extra["pixel_size_um"] = pixel
     proj = np.asarray(proj, dtype=np.float32)
     rows = proj.shape[-2]
-    iters = 1 if args.method == "wbp" else (args.iterations or (20 if args.method == "cgls" else 50))
+    if proj.ndim == 4:  # focal series: the WBP, then the SIRT iterations started from it
+        from reconstruction.engine.focus import FOCAL_DEFAULTS
+
+        iters = 1 if args.method == "wbp" else 1 + (args.iterations or FOCAL_DEFAULTS["sirt_iterations"])
+    else:
+        iters = 1 if args.method == "wbp" else (args.iterations or (20 if args.method == "cgls" else 50))
     total = rows * iters
     bar = None
-    if not args.quiet and proj.ndim == 3:
+    if not args.quiet:
         from tqdm import tqdm
 
         bar = tqdm(total=total, unit="slice", desc=args.method, disable=None, mininterval=0.5)

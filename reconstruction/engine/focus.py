@@ -186,10 +186,46 @@ def focus_stack_backproject(
     if nz < 1:
         raise ValueError(f"thickness must be >= 1, got {thickness!r}")
     w_t = np.ones(n_t) if weights is None else np.asarray(weights, dtype=np.float64)
+
+    return _backproject_stream(
+        lambda it: proj[it],
+        a,
+        f,
+        (n_r, nz, n_c),
+        pixel_size_um=pixel_size_um,
+        weights=w_t,
+        blend=blend,
+        rows_per_chunk=rows_per_chunk,
+        voxels_per_block=voxels_per_block,
+    )
+
+
+def _backproject_stream(
+    tilt_data: Any,
+    a: np.ndarray,
+    f: np.ndarray,
+    shape: tuple[int, int, int],
+    *,
+    pixel_size_um: float,
+    weights: np.ndarray,
+    blend: str,
+    rows_per_chunk: int,
+    voxels_per_block: int,
+    callback: Any = None,
+) -> np.ndarray:
+    """Focus-stack back-projection with the tilts outermost: ``tilt_data(it)`` gives tilt ``it``.
+
+    Each tilt's ``(planes, rows, columns)`` data is asked for once, used for every slab of
+    ``rows_per_chunk`` rows and dropped, so only one tilt is held besides the volume. Every voxel
+    sums the tilts in the same order with the same arithmetic whatever ``rows_per_chunk``, so
+    the result does not depend on it. ``callback(rows)`` is called as the tilts are done
+    (``rows`` in all).
+    """
+    n_r, nz, n_c = shape
+    n_t, n_k = a.size, f.size
     order = np.argsort(f)
     f_sorted = f[order]
     p = float(pixel_size_um)
-
     zz = (np.arange(nz) - nz // 2).astype(np.float64)
     xx = (np.arange(n_c) - n_c // 2).astype(np.float64)
     z_flat = np.repeat(zz, n_c)
@@ -197,16 +233,19 @@ def focus_stack_backproject(
     n_vox = nz * n_c
     out = np.zeros((n_vox, n_r), dtype=np.float32)
     stride = n_c + 1  # one zero column per plane catches rays outside the detector
-
-    for r0 in range(0, n_r, rows_per_chunk):
-        r1 = min(n_r, r0 + rows_per_chunk)
-        acc = out[:, r0:r1]
-        for it in range(n_t):
-            th = np.deg2rad(a[it])
-            c, s = np.cos(th), np.sin(th)
+    done = 0
+    for it in range(n_t):
+        th = np.deg2rad(a[it])
+        c, s = np.cos(th), np.sin(th)
+        data = np.asarray(tilt_data(it), dtype=np.float32)
+        if data.shape != (n_k, n_r, n_c):
+            raise ValueError(f"tilt {it}: expected data of shape {(n_k, n_r, n_c)}, got {data.shape}")
+        for r0 in range(0, n_r, rows_per_chunk):
+            r1 = min(n_r, r0 + rows_per_chunk)
+            acc = out[:, r0:r1]
             g = np.zeros((n_k, stride, r1 - r0), dtype=np.float32)
             # planes sorted by position, columns then rows (rows innermost, contiguous)
-            g[:, :n_c, :] = np.transpose(proj[it, order, r0:r1, :], (0, 2, 1)) * np.float32(w_t[it])
+            g[:, :n_c, :] = np.transpose(data[order, r0:r1, :], (0, 2, 1)) * np.float32(weights[it])
             g = g.reshape(n_k * stride, r1 - r0)
             for v0 in range(0, n_vox, voxels_per_block):
                 v1 = min(n_vox, v0 + voxels_per_block)
@@ -235,6 +274,12 @@ def focus_stack_backproject(
                     acc[v0:v1] += (1 - lam) * (g[b0 + i0] * (1 - wt) + g[b0 + i1] * wt) + lam * (
                         g[b1 + i0] * (1 - wt) + g[b1 + i1] * wt
                     )
+        del data
+        if callback is not None:
+            step = (n_r * (it + 1)) // n_t - done
+            if step > 0:
+                callback(step)
+                done += step
     return np.ascontiguousarray(out.reshape(nz, n_c, n_r).transpose(2, 0, 1))
 
 
@@ -274,16 +319,28 @@ def wiener_deconvolve(
         raise ValueError(f"Wiener SNR must be positive, got {snr!r}")
     if not np.all(np.isfinite(proj)):
         raise ValueError("projections contain NaN or infinite values")
-    ny, nx = proj.shape[-2:]
-    hw = psf_half_width(zone_plate, defocus_um, pixel_size_um)
-    pad = [(0, 0)] * (proj.ndim - 2) + [(hw, hw), (hw, hw)]
-    padded = np.pad(proj, pad, mode="reflect" if min(ny, nx) > hw else "edge")
-    shape = padded.shape[-2:]
-    h = otf(zone_plate, defocus_um, pixel_size_um, shape)
-    filt = (np.conj(h) / (np.abs(h) ** 2 + 1.0 / snr)).astype(np.complex64)
-    spec = sfft.rfft2(padded, axes=(-2, -1))
-    res = sfft.irfft2(spec * filt, s=shape, axes=(-2, -1))
-    return res[..., hw : hw + ny, hw : hw + nx].astype(np.float32)
+    return _WienerFilter(zone_plate, pixel_size_um, proj.shape[-2:], defocus_um, snr)(proj)
+
+
+class _WienerFilter:
+    """The fixed-SNR Wiener filter of :func:`wiener_deconvolve` for images of one shape."""
+
+    def __init__(self, zone_plate: ZonePlate, pixel_size_um: float, image_shape, defocus_um: float, snr: float):
+        ny, nx = (int(v) for v in image_shape)
+        self.ny, self.nx = ny, nx
+        self.hw = psf_half_width(zone_plate, defocus_um, pixel_size_um)
+        self.mode = "reflect" if min(ny, nx) > self.hw else "edge"
+        self.shape = (ny + 2 * self.hw, nx + 2 * self.hw)
+        h = otf(zone_plate, defocus_um, pixel_size_um, self.shape)
+        self.filt = (np.conj(h) / (np.abs(h) ** 2 + 1.0 / snr)).astype(np.complex64)
+
+    def __call__(self, proj: np.ndarray) -> np.ndarray:
+        hw = self.hw
+        pad = [(0, 0)] * (proj.ndim - 2) + [(hw, hw), (hw, hw)]
+        padded = np.pad(np.asarray(proj, dtype=np.float32), pad, mode=self.mode)
+        spec = sfft.rfft2(padded, axes=(-2, -1))
+        res = sfft.irfft2(spec * self.filt, s=self.shape, axes=(-2, -1))
+        return res[..., hw : hw + self.ny, hw : hw + self.nx].astype(np.float32)
 
 
 def _window_power(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -402,63 +459,84 @@ def refocus(
         float32 ``(tilts, depths, rows, columns)``.
     """
     proj, a, f = _check_series(projections, angles, focal_planes_um, pixel_size_um)
-    d = np.atleast_1d(np.asarray(depths_um, dtype=np.float64))
-    if d.ndim != 1 or d.size == 0 or not np.all(np.isfinite(d)):
-        raise ValueError("depths_um must be a non-empty 1-D sequence of finite µm")
-    if not (regularization >= 0):
-        raise ValueError(f"regularization must be >= 0, got {regularization!r}")
-    p = float(pixel_size_um)
-    n_t, n_k, n_r, n_c = proj.shape
-    if noise_power is None:
-        noise_power = estimate_noise_power(proj)
-    if not (np.isfinite(noise_power) and noise_power >= 0):
-        raise ValueError(f"noise power must be a finite number >= 0, got {noise_power!r}")
-    hw = psf_half_width(zone_plate, float(np.max(np.abs(d[:, None] - f[None, :]))), p)
-    shape = (sfft.next_fast_len(n_r + 2 * hw), sfft.next_fast_len(n_c + 2 * hw, real=True))
-    # transfer functions (real: centred symmetric kernels), (depths, planes, F0, F1)
-    h = np.empty((d.size, n_k, shape[0], shape[1] // 2 + 1), dtype=np.float32)
-    for j, dj in enumerate(d):
-        for k, fk in enumerate(f):
-            h[j, k] = otf(zone_plate, float(dj - fk), p, shape).real
-    # signal model S(ρ) from the measured power: P = S <|H|²> + N
-    power, rho_img = _window_power(_sample_images(proj))
-    nb = 48
-    rmax = float(np.hypot(0.5, 0.5)) + 1e-9
-    bins_img = np.minimum((rho_img / rmax * nb).astype(int), nb - 1)
-    p_b = np.bincount(bins_img.ravel(), power.ravel(), nb) / np.maximum(np.bincount(bins_img.ravel(), None, nb), 1)
-    half = 0.5 * p * max(n_c, 1)  # depth range of the object along the beam (µm)
-    z_obj = np.linspace(-half, half, 9)
-    h2 = np.zeros(power.shape)
-    for fk in f:
-        for z in z_obj:
-            h2 += np.abs(otf(zone_plate, float(z - fk), p, (n_r, n_c))) ** 2
-    h2 /= f.size * z_obj.size
-    h_b = np.bincount(bins_img.ravel(), h2.ravel(), nb) / np.maximum(np.bincount(bins_img.ravel(), None, nb), 1)
-    centres = (np.arange(nb) + 0.5) * rmax / nb
-    s_b = np.maximum(p_b - noise_power, 0.0) / np.maximum(h_b, 1e-12)
-    # where the measured power is not clearly above the noise (and where |H|² is tiny) S is not
-    # measurable: continue the last reliable value with a steep power-law fall
-    reliable = (p_b > 2.0 * noise_power) & (h_b > 1e-4) & (np.bincount(bins_img.ravel(), None, nb) > 0)
-    reliable[0] = True
-    last = int(np.flatnonzero(reliable).max())
-    s_last = max(float(s_b[last]), 1e-30)
-    s_b[last + 1 :] = s_last * (centres[last + 1 :] / centres[last]) ** -4.0
-    s_b = np.maximum(s_b, s_last * (centres / centres[last]) ** -4.0 * (centres > centres[last]))
-    s_b = np.maximum(s_b, 1e-30)
-    rho = np.hypot(sfft.fftfreq(shape[0])[:, None], sfft.rfftfreq(shape[1])[None, :])
-    # the padded grid has finer frequency steps: interpolate the binned model on it
-    s = np.exp(np.interp(rho, centres, np.log(s_b)))
-    m = _tomographic_samples(a, n_c, shape)
-    reg = (regularization * noise_power / (m * s)).astype(np.float32)
-    filt = h / (np.sum(h**2, axis=1, keepdims=True) + reg)  # (depths, planes, F0, F1)
-    pad = ((0, 0), (hw, hw), (hw, hw))
-    mode = "reflect" if min(n_r, n_c) > 1 else "edge"
-    out = np.empty((n_t, d.size, n_r, n_c), dtype=np.float32)
-    for t in range(n_t):
-        spec = sfft.rfft2(np.pad(proj[t].astype(np.float32), pad, mode=mode), s=shape)
-        est = np.einsum("jkab,kab->jab", filt, spec.astype(np.complex64))
-        out[t] = sfft.irfft2(est, s=shape, axes=(-2, -1))[:, hw : hw + n_r, hw : hw + n_c]
+    apply = _RefocusFilter(proj, a, f, pixel_size_um, zone_plate, depths_um, noise_power, regularization)
+    out = np.empty((proj.shape[0], apply.depths.size, *proj.shape[2:]), dtype=np.float32)
+    for t in range(proj.shape[0]):
+        out[t] = apply(proj[t])
     return out
+
+
+class _RefocusFilter:
+    """The filter of :func:`refocus`, designed from the whole series, applied one tilt at a time.
+
+    The noise power and the signal spectrum are estimated from the whole series, so applying it
+    tilt by tilt gives exactly the stacked result of :func:`refocus` without holding it.
+    """
+
+    def __init__(self, proj, a, f, pixel_size_um, zone_plate, depths_um, noise_power, regularization):
+        d = np.atleast_1d(np.asarray(depths_um, dtype=np.float64))
+        if d.ndim != 1 or d.size == 0 or not np.all(np.isfinite(d)):
+            raise ValueError("depths_um must be a non-empty 1-D sequence of finite µm")
+        if not (regularization >= 0):
+            raise ValueError(f"regularization must be >= 0, got {regularization!r}")
+        p = float(pixel_size_um)
+        n_t, n_k, n_r, n_c = proj.shape
+        if noise_power is None:
+            noise_power = estimate_noise_power(proj)
+        if not (np.isfinite(noise_power) and noise_power >= 0):
+            raise ValueError(f"noise power must be a finite number >= 0, got {noise_power!r}")
+        hw = psf_half_width(zone_plate, float(np.max(np.abs(d[:, None] - f[None, :]))), p)
+        shape = (sfft.next_fast_len(n_r + 2 * hw), sfft.next_fast_len(n_c + 2 * hw, real=True))
+        # transfer functions (real: centred symmetric kernels), (depths, planes, F0, F1)
+        h = np.empty((d.size, n_k, shape[0], shape[1] // 2 + 1), dtype=np.float32)
+        for j, dj in enumerate(d):
+            for k, fk in enumerate(f):
+                h[j, k] = otf(zone_plate, float(dj - fk), p, shape).real
+        # signal model S(ρ) from the measured power: P = S <|H|²> + N
+        power, rho_img = _window_power(_sample_images(proj))
+        nb = 48
+        rmax = float(np.hypot(0.5, 0.5)) + 1e-9
+        bins_img = np.minimum((rho_img / rmax * nb).astype(int), nb - 1)
+        p_b = np.bincount(bins_img.ravel(), power.ravel(), nb) / np.maximum(np.bincount(bins_img.ravel(), None, nb), 1)
+        half = 0.5 * p * max(n_c, 1)  # depth range of the object along the beam (µm)
+        z_obj = np.linspace(-half, half, 9)
+        h2 = np.zeros(power.shape)
+        for fk in f:
+            for z in z_obj:
+                h2 += np.abs(otf(zone_plate, float(z - fk), p, (n_r, n_c))) ** 2
+        h2 /= f.size * z_obj.size
+        h_b = np.bincount(bins_img.ravel(), h2.ravel(), nb) / np.maximum(np.bincount(bins_img.ravel(), None, nb), 1)
+        centres = (np.arange(nb) + 0.5) * rmax / nb
+        s_b = np.maximum(p_b - noise_power, 0.0) / np.maximum(h_b, 1e-12)
+        # where the measured power is not clearly above the noise (and where |H|² is tiny) S is not
+        # measurable: continue the last reliable value with a steep power-law fall
+        reliable = (p_b > 2.0 * noise_power) & (h_b > 1e-4) & (np.bincount(bins_img.ravel(), None, nb) > 0)
+        reliable[0] = True
+        last = int(np.flatnonzero(reliable).max())
+        s_last = max(float(s_b[last]), 1e-30)
+        s_b[last + 1 :] = s_last * (centres[last + 1 :] / centres[last]) ** -4.0
+        s_b = np.maximum(s_b, s_last * (centres / centres[last]) ** -4.0 * (centres > centres[last]))
+        s_b = np.maximum(s_b, 1e-30)
+        rho = np.hypot(sfft.fftfreq(shape[0])[:, None], sfft.rfftfreq(shape[1])[None, :])
+        # the padded grid has finer frequency steps: interpolate the binned model on it
+        s = np.exp(np.interp(rho, centres, np.log(s_b)))
+        m = _tomographic_samples(a, n_c, shape)
+        reg = (regularization * noise_power / (m * s)).astype(np.float32)
+        filt = h / (np.sum(h**2, axis=1, keepdims=True) + reg)  # (depths, planes, F0, F1)
+        self.depths = d
+        self.filt = filt
+        self.shape = shape
+        self.hw = hw
+        self.mode = "reflect" if min(n_r, n_c) > 1 else "edge"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """One tilt ``(planes, rows, columns)`` -> ``(depths, rows, columns)`` float32."""
+        hw, shape = self.hw, self.shape
+        n_r, n_c = image.shape[-2:]
+        pad = ((0, 0), (hw, hw), (hw, hw))
+        spec = sfft.rfft2(np.pad(image.astype(np.float32), pad, mode=self.mode), s=shape)
+        est = np.einsum("jkab,kab->jab", self.filt, spec.astype(np.complex64))
+        return sfft.irfft2(est, s=shape, axes=(-2, -1))[:, hw : hw + n_r, hw : hw + n_c]
 
 
 # --- iterative focal-series reconstruction --------------------------------------------------
@@ -744,6 +822,8 @@ def reconstruct_focal_series(
     depth_step_um: float | None = None,
     subsets: int | None = None,
     nonnegative: bool = True,
+    slab_size: int | None = None,
+    callback: Any = None,
 ) -> np.ndarray:
     """Reconstruct a focal series (focus-stack WBP, optionally deconvolved, or iterative).
 
@@ -785,6 +865,14 @@ def reconstruct_focal_series(
         Spacing of the refocused depths (default ``DOF / 2``).
     subsets, nonnegative
         SIRT settings.
+    slab_size : int, optional
+        Rows per slab of the back-projection's working set (default 64); the result does not
+        depend on it. The projections are deconvolved, filtered and back-projected one tilt at a
+        time (the deconvolution filter is designed once from the whole series), so besides the
+        input and the volume only one tilt's refocused stack is held, never all of them.
+    callback : callable, optional
+        Progress: called with slice-units done, ``rows`` for the WBP (as the tilts are done) and
+        ``rows`` more per SIRT iteration.
 
     Returns
     -------
@@ -802,34 +890,44 @@ def reconstruct_focal_series(
         raise ValueError(f"unknown filter {filter_name!r}; choose from {', '.join(FILTERS)}")
     if wiener_snr is not None and zone_plate is None:
         raise ValueError("Wiener deconvolution needs the zone_plate")
+    if blend not in ("nearest", "linear"):
+        raise ValueError(f"blend must be 'nearest' or 'linear', got {blend!r}")
     proj, a, f = _check_series(projections, angles, focal_planes_um, pixel_size_um)
+    _, _, n_r, n_c = proj.shape
+    nz = n_c if thickness is None else int(thickness)
+    if nz < 1:
+        raise ValueError(f"thickness must be >= 1, got {thickness!r}")
+    rows_per_chunk = 64 if slab_size is None else int(slab_size)
+    if rows_per_chunk < 1:
+        raise ValueError(f"slab_size must be a positive number of slices, got {slab_size!r}")
     planes = f
     if zone_plate is not None and wiener_snr is not None:
-        proj = wiener_deconvolve(proj, zone_plate, pixel_size_um, snr=float(wiener_snr))
+        if not (wiener_snr > 0):
+            raise ValueError(f"Wiener SNR must be positive, got {wiener_snr!r}")
+        deconvolve = _WienerFilter(zone_plate, pixel_size_um, (n_r, n_c), 0.0, float(wiener_snr))
     elif zone_plate is not None:
         gamma = FOCAL_DEFAULTS["regularization"] if regularization is None else regularization
         planes = refocus_depths(f, zone_plate.depth_of_field_um, depth_step_um)
-        proj = refocus(
-            proj,
-            a,
-            focal_planes_um=f,
-            pixel_size_um=pixel_size_um,
-            zone_plate=zone_plate,
-            depths_um=planes,
-            noise_power=noise_power,
-            regularization=gamma,
-        )
-    filtered = ramp_filter(proj, filter_name)
-    del proj
+        deconvolve = _RefocusFilter(proj, a, f, pixel_size_um, zone_plate, planes, noise_power, gamma)
+    else:
+        deconvolve = None
+
+    def tilt_data(it: int) -> np.ndarray:
+        image = proj[it] if deconvolve is None else deconvolve(proj[it])
+        return ramp_filter(image, filter_name)
+
     weights = _angle_weights(a) / 2.0  # the Ram-Lak kernel above is 2|f|
-    volume = focus_stack_backproject(
-        filtered,
+    volume = _backproject_stream(
+        tilt_data,
         a,
-        focal_planes_um=planes,
+        planes,
+        (n_r, nz, n_c),
         pixel_size_um=pixel_size_um,
         weights=weights,
-        thickness=thickness,
         blend=blend,
+        rows_per_chunk=rows_per_chunk,
+        voxels_per_block=16384,
+        callback=callback,
     )
     if method == "wbp":
         return volume
@@ -844,6 +942,7 @@ def reconstruct_focal_series(
         nonnegative=nonnegative,
         x0=volume,
         thickness=thickness,
+        callback=callback,
     )
 
 
