@@ -55,7 +55,9 @@ class ProposalForm(forms.Form):
 
 
 class SheetAddForm(forms.Form):
-    grid = forms.ModelChoiceField(queryset=None, help_text="Vitrified, accepted or rejected grids of the lab (scan or pick); the gate decides")
+    grid = forms.ModelChoiceField(
+        queryset=None, help_text="Vitrified, accepted or rejected grids of the lab (scan or pick); the gate decides"
+    )
     override_reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
