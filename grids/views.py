@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from grids import forms, labels, selectors, services
+from grids import forms, labels, lifecycle, selectors, services
 from grids.lifecycle import GridState
 from lims.errors import DomainError
 from lims.forms import show_domain_error
@@ -110,7 +110,7 @@ def grid_detail(request, pk: int):
             "discard_form": discard_form,
             "notes_form": notes_form,
             "move_form": move_form,
-            "can_discard": grid.state in GridState.values and grid.state != GridState.DISCARDED,
+            "can_discard": lifecycle.can_move(grid.state, GridState.DISCARDED),
         },
     )
 

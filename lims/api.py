@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from lims import permissions, selectors, services
 from lims.models import Lab, Membership, Role
-
-
-class LabScopedMixin:
-    """get_queryset() limited to the requesting user's labs; other labs' rows answer 404."""
-
-    lab_field = "lab"
-
-    def get_queryset(self):
-        return permissions.scope(super().get_queryset(), self.request.user, self.lab_field)
 
 
 class LabField(serializers.PrimaryKeyRelatedField):
@@ -91,12 +81,6 @@ class LabViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
         payload.is_valid(raise_exception=True)
         membership = services.membership_add(lab=lab, by=request.user, **payload.validated_data)
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
-
-
-class UserSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = get_user_model()
-        fields = ["id", "username", "first_name", "last_name"]
 
 
 def register(router) -> None:

@@ -29,8 +29,10 @@ def lab_roles(user) -> dict[int, str]:
 
 
 def forget_lab_roles(user) -> None:
-    if hasattr(user, _CACHE_ATTR):
-        delattr(user, _CACHE_ATTR)
+    """Drop the roles cached on the user object (after a membership or staff role changed)."""
+    for attr in (_CACHE_ATTR, "_lims_facility_staff"):
+        if hasattr(user, attr):
+            delattr(user, attr)
 
 
 def lab_ids(user, roles: Iterable[str] | None = None) -> list[int]:
@@ -39,9 +41,14 @@ def lab_ids(user, roles: Iterable[str] | None = None) -> list[int]:
 
 
 def is_facility_staff(user) -> bool:
+    """Whether the user holds the facility-staff role (cached on the user for the request)."""
     if not getattr(user, "is_authenticated", False):
         return False
-    return FacilityStaff.objects.filter(user=user).exists()
+    cached = getattr(user, "_lims_facility_staff", None)
+    if cached is None:
+        cached = FacilityStaff.objects.filter(user=user).exists()
+        user._lims_facility_staff = cached
+    return cached
 
 
 def scope(queryset: QuerySet, user, lab_field: str = "lab") -> QuerySet:
