@@ -27,6 +27,7 @@ from beamtime.models import (
     ShipmentGrid,
     ShipmentStatus,
 )
+from grids import selectors as grid_selectors
 from grids.models import Grid
 from lims.models import Lab
 
@@ -359,7 +360,7 @@ class ShipmentItemSerializer(serializers.ModelSerializer):
 class ShipmentSerializer(serializers.ModelSerializer):
     session = _UserScopedField(selector=selectors.session_list, queryset=BeamtimeSession.objects.all())
     grids = _UserScopedField(
-        selector=selectors.grid_visible, queryset=Grid.objects.all(), many=True, required=False, write_only=True,
+        selector=grid_selectors.grid_list, queryset=Grid.objects.all(), many=True, required=False, write_only=True,
         help_text="Grids of the session's sheet to pack (default: every scheduled one not yet packed)",
     )  # fmt: skip
     items = ShipmentItemSerializer(many=True, read_only=True)
@@ -437,7 +438,7 @@ class GateViewSet(viewsets.ViewSet):
         responses={200: None},
     )
     def list(self, request, grid_pk=None):
-        grid = selectors.grid_for_gate(user=request.user, pk=grid_pk)
+        grid = grid_selectors.grid_get(user=request.user, pk=grid_pk)
         beamline_id = request.query_params.get("beamline")
         if not beamline_id or not str(beamline_id).isdigit():
             raise ValidationError({"beamline": ["Give ?beamline=ID (see /api/v1/beamlines/)."]})
@@ -456,4 +457,4 @@ def register(router) -> None:
     router.register("quality-policies", QualityPolicyViewSet, basename="qualitypolicy")
     router.register("sample-sheet-entries", SampleSheetEntryViewSet, basename="samplesheetentry")
     router.register("shipments", ShipmentViewSet, basename="shipment")
-    router.register(r"grids/(?P<grid_pk>[^/.]+)/gate", GateViewSet, basename="grid-gate")
+    router.register(r"grids/(?P<grid_pk>[0-9]+)/gate", GateViewSet, basename="grid-gate")

@@ -18,8 +18,6 @@ from beamtime.models import (
     SessionStatus,
     Shipment,
 )
-from grids import selectors as grid_selectors
-from grids.models import Grid
 from lims import permissions
 
 
@@ -96,15 +94,6 @@ def shipment_get(*, user, pk: int) -> Shipment:
 
 def shipment_items(*, shipment: Shipment):
     return shipment.items.select_related("grid__lot__grid_type").order_by("box_name", "slot", "grid__barcode")
-
-
-def grid_visible(*, user) -> QuerySet[Grid]:
-    """Grids of the user's labs, and (for facility staff) the grids on their beamlines' sample sheets."""
-    return grid_selectors.grid_list(user=user)
-
-
-def grid_for_gate(*, user, pk: int) -> Grid:
-    return get_object_or_404(grid_visible(user=user), pk=pk)
 
 
 def quality_policy_list() -> QuerySet[QualityPolicy]:

@@ -228,3 +228,7 @@ def test_local_contact_is_a_facility_staff_member(api, staff, member, session):
         api.patch(f"/api/v1/sessions/{session.pk}/", {"local_contact": member.username}, format="json").status_code
         == 400
     )
+
+
+def test_the_gate_of_a_non_numeric_grid_id_is_404(api):
+    assert api.get("/api/v1/grids/abc/gate/?beamline=1").status_code == 404
