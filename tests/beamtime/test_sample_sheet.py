@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime
-import threading
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from beamtime import services
@@ -14,6 +12,7 @@ from beamtime.models import BeamtimeSession, SampleSheetEntry
 from grids.models import Grid
 from lims.errors import ConflictError, DomainError, PermissionDeniedError
 from tests.beamtime.factories import GOOD_FACTS, ProposalFactory, schedule
+from tests.concurrency import race
 from tests.factories import MembershipFactory, make_grids
 
 
@@ -162,29 +161,17 @@ def test_racing_requests_for_the_last_place_give_it_to_exactly_one(lab, member, 
         services.sample_sheet_add(session=session, grid=grid, by=member)
     racers = grids[capacity - 1 :]
     users = [MembershipFactory(lab=lab).user for _ in racers]
-    results: list[str] = []
-    barrier = threading.Barrier(len(racers))
 
     def add(user, grid):
-        try:
-            barrier.wait()
-            services.sample_sheet_add(
-                session=BeamtimeSession.objects.get(pk=session.pk), grid=Grid.objects.get(pk=grid.pk), by=user
-            )
-            results.append("ok")
-        except ConflictError as error:
-            results.append("full" if "full" in error.message else f"conflict: {error.message}")
-        except Exception as error:  # noqa: BLE001 - recorded and asserted below
-            results.append(f"error: {error!r}")
-        finally:
-            connection.close()
+        return lambda: services.sample_sheet_add(
+            session=BeamtimeSession.objects.get(pk=session.pk), grid=Grid.objects.get(pk=grid.pk), by=user
+        )
 
-    threads = [threading.Thread(target=add, args=pair) for pair in zip(users, racers, strict=True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == ["full"] * 7 + ["ok"], results
+    results = race(
+        [add(user, grid) for user, grid in zip(users, racers, strict=True)],
+        refusal=lambda error: "full" if "full" in error.message else f"conflict: {error.message}",
+    )
+    assert results == ["full"] * 7 + ["ok"], results
     assert SampleSheetEntry.objects.filter(session=session).count() == capacity
     assert Grid.objects.filter(pk__in=[g.pk for g in racers], state="scheduled").count() == 1
 
@@ -204,30 +191,15 @@ def test_one_grid_racing_onto_two_overlapping_sheets_lands_on_one(lab, member, f
     )
     grid = make_grids(lab=lab, user=member, count=1, state="accepted")[0]
     other = MembershipFactory(lab=lab).user
-    results: list[str] = []
-    barrier = threading.Barrier(2)
 
     def add(user, session_id):
-        try:
-            barrier.wait()
-            services.sample_sheet_add(
-                session=BeamtimeSession.objects.get(pk=session_id), grid=Grid.objects.get(pk=grid.pk), by=user
-            )
-            results.append("ok")
-        except ConflictError as error:
-            results.append("overlap" if "overlaps" in error.message else f"conflict: {error.message}")
-        except Exception as error:  # noqa: BLE001 - recorded and asserted below
-            results.append(f"error: {error!r}")
-        finally:
-            connection.close()
+        return lambda: services.sample_sheet_add(
+            session=BeamtimeSession.objects.get(pk=session_id), grid=Grid.objects.get(pk=grid.pk), by=user
+        )
 
-    threads = [
-        threading.Thread(target=add, args=(member, first.pk)),
-        threading.Thread(target=add, args=(other, second.pk)),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == ["ok", "overlap"], results
+    results = race(
+        [add(member, first.pk), add(other, second.pk)],
+        refusal=lambda error: "overlap" if "overlaps" in error.message else f"conflict: {error.message}",
+    )
+    assert results == ["ok", "overlap"], results
     assert SampleSheetEntry.objects.filter(grid=grid).count() == 1

@@ -156,34 +156,17 @@ def test_postgres_exclusion_constraint_backs_the_overlap_rule(session):
 @pytest.mark.django_db(transaction=True)
 def test_racing_bookings_of_one_slot_give_it_to_exactly_one(lab, member):
     """Six people book the same hours on one beamline at once: one session exists afterwards."""
-    import threading
-
-    from django.db import connection
+    from tests.concurrency import race
 
     proposal = ProposalFactory(lab=lab, created_by=member, shifts_allocated=100)
     start = at(15)
-    results: list[str] = []
-    barrier = threading.Barrier(6)
 
     def book():
-        try:
-            barrier.wait()
-            services.session_schedule(
-                beamline=beamline(), proposal=Proposal.objects.get(pk=proposal.pk), start=start,
-                end=start + datetime.timedelta(hours=8), by=member,
-            )  # fmt: skip
-            results.append("ok")
-        except ConflictError:
-            results.append("refused")
-        except Exception as error:  # noqa: BLE001 - recorded and asserted below
-            results.append(f"error: {error!r}")
-        finally:
-            connection.close()
+        services.session_schedule(
+            beamline=beamline(), proposal=Proposal.objects.get(pk=proposal.pk), start=start,
+            end=start + datetime.timedelta(hours=8), by=member,
+        )  # fmt: skip
 
-    threads = [threading.Thread(target=book) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == ["ok"] + ["refused"] * 5, results
+    results = race([book] * 6)
+    assert results == ["ok"] + ["refused"] * 5, results
     assert BeamtimeSession.objects.filter(beamline=beamline()).count() == 1

@@ -1,11 +1,9 @@
-import threading
-
 import pytest
-from django.db import connection
 
 from grids import services
 from grids.models import Grid, GridLot
 from lims.errors import ConflictError, DomainError
+from tests.concurrency import race
 from tests.factories import GridLotFactory, StorageBoxFactory
 
 
@@ -80,27 +78,8 @@ def test_racing_registrations_never_overdraw_a_lot(lab, member):
     On PostgreSQL the conditional UPDATE serialises on the row lock; SQLite serialises writers.
     """
     lot = GridLotFactory(lab=lab, created_by=member, quantity=10)
-    results: list[str] = []
-    barrier = threading.Barrier(8)
-
-    def register():
-        try:
-            barrier.wait()
-            services.grids_register(lot=GridLot.objects.get(pk=lot.pk), count=3, by=member)
-            results.append("ok")
-        except ConflictError:
-            results.append("refused")
-        except Exception as error:  # noqa: BLE001 - recorded and asserted below
-            results.append(f"error: {error!r}")
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=register) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == ["ok"] * 3 + ["refused"] * 5, results
+    results = race([lambda: services.grids_register(lot=GridLot.objects.get(pk=lot.pk), count=3, by=member)] * 8)
+    assert results == ["ok"] * 3 + ["refused"] * 5, results
     lot.refresh_from_db()
     assert lot.quantity_left == 1
     assert Grid.objects.filter(lot=lot).count() == 9
