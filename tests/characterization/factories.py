@@ -55,3 +55,13 @@ def compute_pending_metrics() -> None:
 
     for pk in CheckImage.objects.filter(metrics_status=MetricsStatus.PENDING).values_list("pk", flat=True):
         tasks.compute_image_metrics.apply(args=[pk])
+
+
+def stored_files() -> list:
+    """Every file under MEDIA_ROOT (a refused upload must leave none behind)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    root = Path(settings.MEDIA_ROOT)
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []

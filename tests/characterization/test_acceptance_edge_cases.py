@@ -5,26 +5,14 @@ from __future__ import annotations
 import io
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
-from django.conf import settings as django_settings
 
 from characterization import imaging, metrics, services
 from characterization.models import CheckImage
 from lims.errors import DomainError
-from tests.characterization.factories import make_check, png_bytes, tiff_bytes, upload
-
-
-@pytest.fixture
-def check(lab, member):
-    return make_check(lab=lab, user=member)
-
-
-def stored_files() -> list[Path]:
-    root = Path(django_settings.MEDIA_ROOT)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+from tests.characterization.factories import png_bytes, stored_files, tiff_bytes, upload
 
 
 def png16(data: np.ndarray, colour_type: int) -> bytes:

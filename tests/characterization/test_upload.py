@@ -9,29 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
-from django.conf import settings as django_settings
 
 from characterization import services
 from characterization.models import CheckImage, MetricsStatus
 from lims.errors import ConflictError, DomainError
 from tests.characterization.factories import (
     compute_pending_metrics,
-    make_check,
     png_bytes,
     small_tiff,
+    stored_files,
     tiff_bytes,
     upload,
 )
-
-
-@pytest.fixture
-def check(lab, member):
-    return make_check(lab=lab, user=member)
-
-
-def stored_files() -> list[Path]:
-    root = Path(django_settings.MEDIA_ROOT)
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 def assert_refused(check, member, content: bytes, name: str, match: str, **settings_kwargs):
