@@ -2,14 +2,17 @@
 
 Each section is a module in this package with ``run(quick: bool = False) -> str`` returning
 Markdown. Sections run in one process, one after another, so ratios compare peers measured
-under the same load.
+under the same load. ``--only`` reruns some sections and replaces just those in the file (each
+section sits between ``<!-- section: NAME -->`` markers), keeping the others as they were.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,7 +23,18 @@ SECTIONS: list[str] = [
     "bench.characterization",
 ]
 
+MARK = "<!-- section: {} -->"
+END = "<!-- end: {} -->"
+
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+
+def read_sections(text: str) -> dict[str, str]:
+    """The marked sections of an earlier docs/benchmarks.md, by module name."""
+    found: dict[str, str] = {}
+    for match in re.finditer(r"<!-- section: (\S+) -->.*?<!-- end: \1 -->\n?", text, flags=re.S):
+        found[match.group(1)] = match.group(0)
+    return found
 
 
 def machine_summary() -> str:
@@ -32,7 +46,6 @@ def machine_summary() -> str:
                 break
     except OSError:
         pass
-    import os
 
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
@@ -52,10 +65,18 @@ def main(argv: list[str] | None = None) -> int:
         + "`); numbers are medians of repeated runs, peers measured in the same process.\n",
         f"- Date: {started}\n- Machine: {machine_summary()}\n",
     ]
-    for name in args.only or SECTIONS:
+    previous = read_sections(args.output.read_text()) if args.only and args.output.is_file() else {}
+    load = os.getloadavg()[0]
+    for name in SECTIONS + [n for n in args.only or [] if n not in SECTIONS]:
+        if args.only and name not in args.only:
+            if name in previous:
+                parts.append(previous[name])
+            continue
         module = importlib.import_module(name)
         print(f"== {name}", file=sys.stderr, flush=True)
-        parts.append(module.run(quick=args.quick))
+        body = module.run(quick=args.quick)
+        stamp = f"_Section run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load:.2f} at its start._\n"
+        parts.append(f"{MARK.format(name)}\n{body.rstrip()}\n\n{stamp}{END.format(name)}\n")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(parts))
     print(f"wrote {args.output}", file=sys.stderr)
