@@ -33,6 +33,18 @@ def staff_facility_ids(user) -> list[int]:
     return cached
 
 
+def grids_on_staffed_sheets(user):
+    """The grids on the sample sheets of the beamlines the user staffs (None: not facility staff).
+
+    Registered with grids.selectors in BeamtimeConfig.ready(): that is how facility staff see them."""
+    from grids.models import Grid
+
+    staffed = staff_facility_ids(user)
+    if not staffed:
+        return None
+    return Grid.objects.filter(sample_sheet_entries__session__beamline__facility__in=staffed)
+
+
 def forget(user) -> None:
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)

@@ -12,7 +12,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -487,8 +487,7 @@ class GridCheckSerializer(CheckSerializer):
 def grid_characterization(grid: Grid, context: dict | None = None) -> dict:
     """What the grid's API record shows of its QC: its checks (newest first) and decisions.
 
-    For grids.api.GridDetailSerializer: ``characterization = serializers.SerializerMethodField()``
-    with ``return grid_characterization(grid, self.context)``.
+    Shown in grids' GridDetailSerializer through `grid_detail_fields`.
     """
     checks = _check_queryset(Check.objects.filter(grid=grid).select_related("operator")).order_by("-checked_at", "-id")
     decisions = list(selectors.grid_decisions(grid=grid))
@@ -505,6 +504,42 @@ class GridQualitySerializer(serializers.Serializer):
 
     def to_representation(self, grid):
         return grid_characterization(grid, self.context)
+
+
+class _GridQualityPart(serializers.Field):
+    """One part of `grid_characterization` as a read-only field of the grid's API record; the parts share
+    one computation per grid through the serializer context."""
+
+    part = ""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, grid):
+        cache = self.context.setdefault("_grid_quality", {})
+        if grid.pk not in cache:
+            cache[grid.pk] = grid_characterization(grid, self.context)
+        return cache[grid.pk][self.part]
+
+
+@extend_schema_field(GridCheckSerializer(many=True))
+class GridChecksField(_GridQualityPart):
+    part = "checks"
+
+
+@extend_schema_field(DecisionSummarySerializer(allow_null=True))
+class GridDecisionField(_GridQualityPart):
+    part = "qc_decision"
+
+
+@extend_schema_field(DecisionSummarySerializer(many=True))
+class GridDecisionsField(_GridQualityPart):
+    part = "qc_decisions"
+
+
+def grid_detail_fields() -> dict[str, serializers.Field]:
+    """The fields characterization adds to grids' GridDetailSerializer (registered in CharacterizationConfig)."""
+    return {"checks": GridChecksField(), "qc_decision": GridDecisionField(), "qc_decisions": GridDecisionsField()}
 
 
 def register(router) -> None:

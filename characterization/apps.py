@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class CharacterizationConfig(AppConfig):
     name = "characterization"
+
+    def ready(self) -> None:
+        from characterization.api import grid_detail_fields
+        from grids.api import grid_detail_fields_register
+
+        grid_detail_fields_register(grid_detail_fields)

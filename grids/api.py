@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import django_filters
 from django.http import HttpResponse
 from rest_framework import mixins, serializers, status, viewsets
@@ -109,35 +111,32 @@ class TransitionSerializer(serializers.ModelSerializer):
         fields = ["from_state", "to_state", "by", "at", "reason", "cause"]
 
 
+# Extension point: a higher app adds read-only fields to one grid's API record (characterization: its
+# checks and QC decisions). A provider returns {field name: serializer field}; apps register theirs in
+# AppConfig.ready(), so grids never imports them.
+GridDetailFieldsProvider = Callable[[], dict[str, serializers.Field]]
+_detail_field_providers: list[GridDetailFieldsProvider] = []
+
+
+def grid_detail_fields_register(provider: GridDetailFieldsProvider) -> None:
+    if provider not in _detail_field_providers:
+        _detail_field_providers.append(provider)
+
+
 class GridDetailSerializer(GridSerializer):
-    """One grid with its lifecycle history and its light-microscopy QC (checks and decision)."""
+    """One grid with its lifecycle history and what the other apps add (checks, QC decisions)."""
 
     transitions = TransitionSerializer(many=True, read_only=True)
-    checks = serializers.SerializerMethodField()
-    qc_decision = serializers.SerializerMethodField()
-    qc_decisions = serializers.SerializerMethodField()
 
     class Meta(GridSerializer.Meta):
-        fields = [*GridSerializer.Meta.fields, "transitions", "checks", "qc_decision", "qc_decisions"]
+        fields = [*GridSerializer.Meta.fields, "transitions"]
         read_only_fields = fields
 
-    def _quality(self, grid: Grid) -> dict:
-        # Computed once per grid and shared by the three fields.
-        cache = self.context.setdefault("_grid_quality", {})
-        if grid.pk not in cache:
-            from characterization.api import grid_characterization
-
-            cache[grid.pk] = grid_characterization(grid, self.context)
-        return cache[grid.pk]
-
-    def get_checks(self, grid: Grid) -> list[dict]:
-        return self._quality(grid)["checks"]
-
-    def get_qc_decision(self, grid: Grid) -> dict | None:
-        return self._quality(grid)["qc_decision"]
-
-    def get_qc_decisions(self, grid: Grid) -> list[dict]:
-        return self._quality(grid)["qc_decisions"]
+    def get_fields(self):
+        fields = super().get_fields()
+        for provider in _detail_field_providers:
+            fields.update(provider())
+        return fields
 
 
 class DiscardSerializer(serializers.Serializer):

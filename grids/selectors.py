@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
@@ -12,21 +14,32 @@ from grids.lifecycle import GridState
 from grids.models import CellLine, Grid, GridLot, GridTransition, GridType, Seeding, StorageBox
 from lims import permissions
 
+# Extension point: a higher app adds who else may see which grids (beamtime: facility staff see the
+# grids on their beamlines' sample sheets). A rule takes the user and returns the extra grids, or None;
+# apps register theirs in AppConfig.ready(), so grids never imports them.
+GridVisibilityRule = Callable[[Any], "QuerySet[Grid] | None"]
+_visibility_rules: list[GridVisibilityRule] = []
+
+
+def grid_visibility_register(rule: GridVisibilityRule) -> None:
+    """Let `rule(user)` add grids the user may see (read only) besides those of their labs."""
+    if rule not in _visibility_rules:
+        _visibility_rules.append(rule)
+
 
 def _visible_grids(user) -> QuerySet[Grid]:
-    """Grids of the user's labs; for facility staff also the grids on the sample sheets of the
-    beamlines they staff (beamtime decides which those are). Seeing is not changing: every write
-    still requires lab membership in the services."""
+    """Grids of the user's labs, plus what the registered visibility rules add. Seeing is not changing:
+    every write still requires lab membership in the services."""
     own = permissions.scope(Grid.objects.all(), user)
     if getattr(user, "is_superuser", False):
         return own
-    from beamtime.access import staff_facility_ids
-
-    staffed = staff_facility_ids(user)
-    if not staffed:
+    extra = [grids for rule in _visibility_rules if (grids := rule(user)) is not None]
+    if not extra:
         return own
-    on_their_sheets = Grid.objects.filter(sample_sheet_entries__session__beamline__facility__in=staffed)
-    return Grid.objects.filter(Q(pk__in=own.values("pk")) | Q(pk__in=on_their_sheets.values("pk")))
+    visible = Q(pk__in=own.values("pk"))
+    for grids in extra:
+        visible |= Q(pk__in=grids.values("pk"))
+    return Grid.objects.filter(visible)
 
 
 def grid_list(*, user, filters: dict | None = None) -> QuerySet[Grid]:

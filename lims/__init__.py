@@ -1,5 +1,1 @@
-"""SXT LIMS project package; loads the Celery app so @shared_task binds to it."""
-
-from lims.celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""Labs, people and roles, and the mechanisms every app shares (permissions, errors, env helpers)."""

@@ -1,23 +1,10 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
-from grids import selectors as grid_selectors
 from lims import permissions, selectors, services
 from lims.errors import DomainError
 from lims.forms import MemberAddForm, show_domain_error
 from lims.models import Role
-
-
-def dashboard(request):
-    return render(
-        request,
-        "lims/dashboard.html",
-        {
-            "labs": selectors.lab_list(user=request.user),
-            "state_counts": grid_selectors.grid_state_counts(user=request.user),
-            "recent_transitions": grid_selectors.transition_recent(user=request.user, limit=15),
-        },
-    )
 
 
 def lab_list(request):

@@ -6,7 +6,7 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 CELERY="$(dirname "$PY")/celery"
 
-"$CELERY" -A lims worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle &
+"$CELERY" -A config worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle &
 worker=$!
 cleanup() {
   trap - INT TERM EXIT

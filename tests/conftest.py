@@ -62,7 +62,7 @@ def _test_settings(request, settings, tmp_path):
         request.getfixturevalue("celery_worker_process")
     settings.CELERY_TASK_ALWAYS_EAGER = not real
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from lims.celery import app
+    from config.celery import app
 
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = not real
@@ -168,7 +168,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     log = root / "var" / "test-worker.log"
     with open(log, "w") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "lims", "worker", "--loglevel=INFO", "--concurrency=2",
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO", "--concurrency=2",
              "--without-gossip", "--without-mingle", "--pool=prefork"],
             cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

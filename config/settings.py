@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "characterization",
     "beamtime",
     "reconstruction",
+    "config",
 ]
 
 MIDDLEWARE = [
@@ -75,8 +76,8 @@ MIDDLEWARE = [
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
 
-ROOT_URLCONF = "lims.urls"
-WSGI_APPLICATION = "lims.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
