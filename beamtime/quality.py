@@ -1,6 +1,7 @@
 """The gate: a beamline's quality policy evaluated over one grid's characterization facts.
 
-`grid_quality_facts` is the one place that reads characterization; everything else here is pure.
+`characterization_facts` and `grid_targets` are the places that read characterization (its typed
+`GridQualityFacts`); everything else here is pure.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ import operator as op
 from dataclasses import asdict, dataclass, field
 
 from beamtime.models import Metric, Operator, QualityPolicy
+from characterization import selectors as characterization_selectors
+from characterization.selectors import GridQualityFacts
 
 _COMPARE = {
     Operator.GE: op.ge,
@@ -21,73 +24,20 @@ _COMPARE = {
 BOOLEAN_METRICS = frozenset({Metric.PRE_CHECK, Metric.POST_CHECK, Metric.QC_ACCEPTED})
 
 
-def characterization_facts(grid) -> dict | None:
-    """The adapter: `characterization.selectors.grid_quality_facts(grid=…)`, or None while it does not exist."""
-    try:
-        from characterization.selectors import grid_quality_facts as selector
-    except ImportError:
-        return None
-    return dict(selector(grid=grid) or {})
+def characterization_facts(grid) -> GridQualityFacts:
+    """What characterization knows about the grid (the one place the gate reads it)."""
+    return characterization_selectors.grid_quality_facts(grid=grid)
 
 
-def grid_quality_facts(grid) -> dict:
-    """What characterization knows about a grid, as {metric: value}; None or absent = no value.
-
-    Until characterization's selector exists, the only fact known is the QC decision implied by the grid's
-    lifecycle state.
-    """
-    raw = characterization_facts(grid)
-    known = raw is not None
-    raw = raw or {}
-    facts = {key: raw.get(key) for key in Metric.values if key in raw}
-    for metric, id_key in (("post_vitrification_check", "post_check_id"), ("pre_vitrification_check", "pre_check_id")):
-        if metric not in raw and id_key in raw:
-            facts[metric] = raw[id_key] is not None
-    if "qc_accepted" not in raw:
-        decision = raw.get("qc_decision") if known else _decision_from_state(grid)
-        if isinstance(decision, dict):
-            decision = decision.get("decision") or decision.get("outcome")
-        facts["qc_accepted"] = None if decision is None else str(decision).lower() == "accepted"
-    if "target_count" not in raw and "targets" in raw:
-        facts["target_count"] = raw["targets"] if isinstance(raw["targets"], int) else len(raw["targets"] or ())
-    return facts
+def grid_quality_facts(grid) -> dict[str, float | bool | None]:
+    """The gate's metrics for one grid, as {metric: value}; None = no value."""
+    facts = characterization_facts(grid)
+    return {metric: facts.value(metric) for metric in Metric.values}
 
 
 def grid_targets(grid) -> list[dict]:
-    """A grid's targets as {label, priority, square, offset_um}: characterization's `grid_targets` selector,
-    or, while it does not exist, its post-vitrification Target rows (square/offset only if they carry them)."""
-    try:
-        from characterization import selectors
-    except ImportError:
-        return []
-    if hasattr(selectors, "grid_targets"):
-        return [dict(t) for t in selectors.grid_targets(grid=grid)]
-    try:
-        from characterization.models import CheckStage, Target
-    except ImportError:
-        return []
-    rows = (
-        Target.objects.filter(image__lm_check__grid=grid, image__lm_check__stage=CheckStage.POST_VITRIFICATION)
-        .select_related("image__lm_check__grid__lot__grid_type")
-        .order_by("priority", "id")
-    )
-    position = getattr(selectors, "target_position", None)
-    out = []
-    for t in rows:
-        where = (position(target=t) if position else None) or {}
-        out.append(
-            {
-                "label": t.label,
-                "priority": t.priority,
-                "square": where.get("square", getattr(t, "square", None)),
-                "offset_um": where.get("offset_um", getattr(t, "offset_um", None)),
-            }
-        )
-    return out
-
-
-def _decision_from_state(grid) -> str | None:
-    return {"accepted": "accepted", "rejected": "rejected"}.get(grid.state)
+    """A grid's targets for the beamline (characterization's `grid_targets`: label, priority, square, offset_um…)."""
+    return characterization_selectors.grid_targets(grid=grid)
 
 
 @dataclass(frozen=True)

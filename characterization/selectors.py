@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from datetime import datetime
+
 from django.db.models import Count, Exists, OuterRef, Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -9,6 +12,7 @@ from characterization.models import (
     Check,
     CheckImage,
     CheckStage,
+    Decision,
     ImageKind,
     MetricsStatus,
     QCDecision,
@@ -112,54 +116,85 @@ def _latest_metrics(images, key: str):
     return None
 
 
-def grid_quality_facts(*, grid: Grid) -> dict:
-    """What the beamtime quality gate needs to know about a grid's light-microscopy QC.
+@dataclass(frozen=True)
+class GridQualityFacts:
+    """What characterization knows about one grid's light-microscopy QC; the beamtime gate reads it.
 
-    Returns a dict (values None when unknown):
-
-    - ``pre_vitrification_check`` / ``post_vitrification_check``: whether the grid has such a check;
-    - ``post_check_id``: the latest post-vitrification check, and its manual scores
-      ``ice_quality_class`` (1 best … 4 worst), ``cell_integrity`` and ``grid_integrity`` (1 worst … 5 best);
-    - ``pre_check_id``, ``cell_density`` (1–5, 3 = target), ``morphology`` (1–5, 5 best) of the latest
-      pre-vitrification check;
-    - atlas metrics of the latest post-vitrification check's newest analysed atlas image:
-      ``squares_found``, ``intact_fraction`` (0–1), ``contamination_spots``;
-    - image metrics of that check's newest analysed image: ``focus``, ``saturated_fraction``, ``coverage_fraction``;
-    - ``target_count``: targets on the grid's post-vitrification images (all checks);
-      ``calibrated_target_count``: those on a calibrated image (mapped to squares);
-    - ``qc_decision`` ('accepted' | 'rejected' | None), ``qc_decision_id``, ``qc_decided_at``, ``qc_reasons``.
+    Scores: ``cell_density`` 1–5 (3 = target), ``morphology`` 1–5 (5 best) from the latest
+    pre-vitrification check; ``ice_quality_class`` 1 best … 4 worst, ``cell_integrity`` and
+    ``grid_integrity`` 1 worst … 5 best from the latest post-vitrification check. Atlas metrics
+    (``squares_found``, ``intact_fraction`` 0–1, ``contamination_spots``) come from that check's newest
+    analysed atlas image, image metrics (``focus``, ``saturated_fraction``, ``coverage_fraction``) from
+    its newest analysed image. None means unknown.
     """
+
+    grid_id: int
+    check_count: int = 0
+    pre_vitrification_check: bool = False
+    post_vitrification_check: bool = False
+    pre_check_id: int | None = None
+    cell_density: int | None = None
+    morphology: int | None = None
+    post_check_id: int | None = None
+    ice_quality_class: int | None = None
+    cell_integrity: int | None = None
+    grid_integrity: int | None = None
+    squares_found: float | None = None
+    intact_fraction: float | None = None
+    contamination_spots: float | None = None
+    focus: float | None = None
+    saturated_fraction: float | None = None
+    coverage_fraction: float | None = None
+    target_count: int = 0
+    calibrated_target_count: int = 0
+    qc_decision: str | None = None
+    qc_decision_id: int | None = None
+    qc_decided_at: datetime | None = None
+    qc_reasons: str | None = None
+
+    @property
+    def qc_accepted(self) -> bool | None:
+        """Whether the latest QC decision accepted the grid (None: not decided yet)."""
+        return None if self.qc_decision is None else self.qc_decision == Decision.ACCEPTED
+
+    def value(self, name: str) -> float | bool | None:
+        """A fact by name (a gate metric); unknown names read as None."""
+        return getattr(self, name, None) if name in _FACT_NAMES else None
+
+
+_FACT_NAMES = frozenset({f.name for f in fields(GridQualityFacts)} | {"qc_accepted"})
+
+
+def grid_quality_facts(*, grid: Grid) -> GridQualityFacts:
+    """The QC facts of one grid (see :class:`GridQualityFacts`)."""
     checks = list(grid_checks(grid=grid))
     post = next((c for c in checks if c.stage == CheckStage.POST_VITRIFICATION), None)
     pre = next((c for c in checks if c.stage == CheckStage.PRE_VITRIFICATION), None)
-    facts: dict = {
-        "grid_id": grid.pk,
-        "check_count": len(checks),
-        "pre_vitrification_check": pre is not None,
-        "post_vitrification_check": post is not None,
-        "pre_check_id": pre.pk if pre else None,
-        "cell_density": pre.cell_density if pre else None,
-        "morphology": pre.morphology if pre else None,
-        "post_check_id": post.pk if post else None,
-        "ice_quality_class": post.ice_quality_class if post else None,
-        "cell_integrity": post.cell_integrity if post else None,
-        "grid_integrity": post.grid_integrity if post else None,
-    }
     post_images = list(post.images.all()) if post else []
     atlases = [i for i in post_images if i.kind == ImageKind.ATLAS]
-    for key in ("squares_found", "intact_fraction", "contamination_spots"):
-        facts[key] = _latest_metrics(atlases, key)
-    for key in ("focus", "saturated_fraction", "coverage_fraction"):
-        facts[key] = _latest_metrics(post_images, key)
     targets = Target.objects.filter(image__lm_check__grid=grid, image__lm_check__stage=CheckStage.POST_VITRIFICATION)
-    facts["target_count"] = targets.count()
-    facts["calibrated_target_count"] = targets.filter(image__calibration__isnull=False).count()
     decision = grid_decisions(grid=grid).first()
-    facts["qc_decision"] = decision.decision if decision else None
-    facts["qc_decision_id"] = decision.pk if decision else None
-    facts["qc_decided_at"] = decision.decided_at if decision else None
-    facts["qc_reasons"] = decision.reasons if decision else None
-    return facts
+    return GridQualityFacts(
+        grid_id=grid.pk,
+        check_count=len(checks),
+        pre_vitrification_check=pre is not None,
+        post_vitrification_check=post is not None,
+        pre_check_id=pre.pk if pre else None,
+        cell_density=pre.cell_density if pre else None,
+        morphology=pre.morphology if pre else None,
+        post_check_id=post.pk if post else None,
+        ice_quality_class=post.ice_quality_class if post else None,
+        cell_integrity=post.cell_integrity if post else None,
+        grid_integrity=post.grid_integrity if post else None,
+        **{key: _latest_metrics(atlases, key) for key in ("squares_found", "intact_fraction", "contamination_spots")},
+        **{key: _latest_metrics(post_images, key) for key in ("focus", "saturated_fraction", "coverage_fraction")},
+        target_count=targets.count(),
+        calibrated_target_count=targets.filter(image__calibration__isnull=False).count(),
+        qc_decision=decision.decision if decision else None,
+        qc_decision_id=decision.pk if decision else None,
+        qc_decided_at=decision.decided_at if decision else None,
+        qc_reasons=decision.reasons if decision else None,
+    )
 
 
 def target_position(*, target: Target) -> dict | None:

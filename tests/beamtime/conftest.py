@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from beamtime import quality
+from characterization.selectors import GridQualityFacts
 from tests.beamtime.factories import GOOD_FACTS, ProposalFactory, beamline, schedule, staff_user
 from tests.factories import make_grids
 
@@ -40,7 +41,7 @@ def facts(monkeypatch):
     table: dict[int, dict] = {}
 
     def fake(grid):
-        return dict(table.get(grid.pk, GOOD_FACTS))
+        return GridQualityFacts(grid_id=grid.pk, **table.get(grid.pk, GOOD_FACTS))
 
     monkeypatch.setattr(quality, "characterization_facts", fake)
     return table

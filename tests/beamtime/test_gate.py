@@ -94,18 +94,3 @@ def test_policy_rules_are_validated(hzb, staff):
             policy=policy, by=staff, rules=[{"metric": "focus", "operator": "ge", "threshold": "lots"}]
         )
     assert policy.rules.count() == 5
-
-
-def test_adapter_reads_qc_decision_and_targets(accepted_grids, monkeypatch):
-    import characterization.selectors as cs
-
-    monkeypatch.setattr(
-        cs,
-        "grid_quality_facts",
-        lambda *, grid: {"qc_decision": "accepted", "targets": [1, 2, 3], "other": 1},
-        raising=False,
-    )
-    facts = quality.grid_quality_facts(accepted_grids[0])
-    assert facts["qc_accepted"] is True
-    assert facts["target_count"] == 3
-    assert "other" not in facts

@@ -182,7 +182,7 @@ def test_a_revised_decision_keeps_the_history(post_check, reviewer):
         "accepted",
     ]
     facts = selectors.grid_quality_facts(grid=post_check.grid)
-    assert facts["qc_decision"] == "rejected"
+    assert facts.qc_decision == "rejected"
 
 
 def test_a_member_cannot_decide(post_check, lab):
@@ -266,8 +266,8 @@ def test_grid_quality_facts_collect_scores_metrics_targets_and_decision(
     services.target_create(image=image, x=50, y=50, by=member)
     services.qc_decide(lm_check=check, decision="accepted", reasons="good", by=reviewer)
     facts = selectors.grid_quality_facts(grid=grid)
-    assert facts["cell_density"] == 3 and facts["morphology"] == 5
-    assert (facts["ice_quality_class"], facts["cell_integrity"], facts["grid_integrity"]) == (2, 4, 5)
-    assert (facts["squares_found"], facts["intact_fraction"], facts["contamination_spots"]) == (16, 15 / 16, 1)
-    assert facts["target_count"] == 1 and facts["calibrated_target_count"] == 0
-    assert facts["qc_decision"] == "accepted" and facts["focus"] > 0
+    assert facts.cell_density == 3 and facts.morphology == 5
+    assert (facts.ice_quality_class, facts.cell_integrity, facts.grid_integrity) == (2, 4, 5)
+    assert (facts.squares_found, facts.intact_fraction, facts.contamination_spots) == (16, 15 / 16, 1)
+    assert facts.target_count == 1 and facts.calibrated_target_count == 0
+    assert facts.qc_decision == "accepted" and facts.focus > 0
