@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from beamtime.models import SessionStatus, ShipmentStatus
+from lims.lifecycle import Lifecycle
 
 SS = SessionStatus
 SESSION_ALLOWED: dict[str, frozenset[str]] = {
@@ -27,26 +28,11 @@ SHIPMENT_ALLOWED: dict[str, frozenset[str]] = {
 }
 
 
-def _refusal(kind: str, choices, allowed: dict, from_status: str, to_status: str) -> str:
-    targets = sorted(allowed.get(from_status, ()))
-    where = ", ".join(choices(s).label.lower() for s in targets) if targets else "nowhere (final status)"
-    return (
-        f"A {choices(from_status).label.lower()} {kind} cannot become {choices(to_status).label.lower()}; "
-        f"from {choices(from_status).label.lower()} it can go to: {where}."
-    )
+# Both in the one mechanism of lims.lifecycle (beamtime.services applies them with its transition()).
+SESSION_LIFECYCLE = Lifecycle(noun="session", states=SessionStatus, moves=SESSION_ALLOWED, word="status")
+SHIPMENT_LIFECYCLE = Lifecycle(noun="shipment", states=ShipmentStatus, moves=SHIPMENT_ALLOWED, word="status")
 
-
-def session_can_move(from_status: str, to_status: str) -> bool:
-    return to_status in SESSION_ALLOWED.get(from_status, frozenset())
-
-
-def session_refusal(from_status: str, to_status: str) -> str:
-    return _refusal("session", SessionStatus, SESSION_ALLOWED, from_status, to_status)
-
-
-def shipment_can_move(from_status: str, to_status: str) -> bool:
-    return to_status in SHIPMENT_ALLOWED.get(from_status, frozenset())
-
-
-def shipment_refusal(from_status: str, to_status: str) -> str:
-    return _refusal("shipment", ShipmentStatus, SHIPMENT_ALLOWED, from_status, to_status)
+session_can_move = SESSION_LIFECYCLE.can_move
+session_refusal = SESSION_LIFECYCLE.refusal
+shipment_can_move = SHIPMENT_LIFECYCLE.can_move
+shipment_refusal = SHIPMENT_LIFECYCLE.refusal

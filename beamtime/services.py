@@ -43,6 +43,7 @@ from grids.lifecycle import GridState
 from grids.models import Grid
 from lims import permissions
 from lims.errors import ConflictError, DomainError, PermissionDeniedError
+from lims.lifecycle import transition
 from lims.models import FacilityStaff, Lab
 
 DEFAULT_FREEZE_BEFORE = datetime.timedelta(hours=48)
@@ -331,8 +332,7 @@ def session_transition(*, session: BeamtimeSession, to_status: str, by, reason: 
     Confirming, starting and finishing are the facility's calls; the lab may cancel or un-confirm its own.
     Cancelling takes the grids off the sheet (back to the state they had).
     """
-    if to_status not in SessionStatus.values:
-        raise DomainError(f"Unknown status {to_status!r}; use one of: {', '.join(SessionStatus.values)}.")
+    lifecycle.SESSION_LIFECYCLE.require_known(to_status)
     access.require_session_visible(by, session)
     facility_id = session.beamline.facility_id
     if to_status in (SessionStatus.CONFIRMED, SessionStatus.RUNNING, SessionStatus.FINISHED):
@@ -340,15 +340,18 @@ def session_transition(*, session: BeamtimeSession, to_status: str, by, reason: 
     if to_status == SessionStatus.CANCELLED and not reason.strip():
         raise DomainError("reason: say why the session is cancelled.", field="reason")
     with transaction.atomic():
-        locked = BeamtimeSession.objects.select_for_update().select_related("beamline").get(pk=session.pk)
-        if not lifecycle.session_can_move(locked.status, to_status):
-            raise ConflictError(lifecycle.session_refusal(locked.status, to_status), field="status")
-        SessionTransition.objects.create(
-            session=locked, from_status=locked.status, to_status=to_status, by=by, reason=reason
-        )
-        locked.status = to_status
-        locked._change_reason = reason or f"status → {to_status}"
-        locked.save(update_fields=["status"])
+        locked = transition(
+            lifecycle=lifecycle.SESSION_LIFECYCLE,
+            queryset=BeamtimeSession.objects.select_related("beamline"),
+            ids=[session.pk],
+            to_state=to_status,
+            field="status",
+            audit=lambda row, was: SessionTransition(
+                session=row, from_status=was, to_status=to_status, by=by, reason=reason
+            ),
+            change_reason=reason or f"status → {to_status}",
+            update_fields=["status"],
+        )[session.pk]
         if to_status == SessionStatus.CANCELLED:
             for entry in list(locked.entries.select_related("grid")):
                 _release_grid(entry=entry, by=by, reason=f"session {locked.pk} cancelled: {reason}")
@@ -565,11 +568,9 @@ def _release_grid(*, entry: SampleSheetEntry, by, reason: str) -> None:
     grid.refresh_from_db(fields=["state"])
     if grid.state != GridState.SCHEDULED or _on_open_sheet(grid, exclude_session=entry.session_id):
         return
-    back = entry.grid_state_before or GridState.ACCEPTED
-    if back == GridState.SCHEDULED or not grid_lifecycle.can_move(GridState.SCHEDULED, back):
-        back = GridState.ACCEPTED
-        if entry.grid_state_before and entry.grid_state_before != GridState.ACCEPTED:
-            reason += f" (was {entry.grid_state_before} before scheduling)"
+    back = grid_lifecycle.unscheduled_state(entry.grid_state_before)
+    if entry.grid_state_before and entry.grid_state_before != back:
+        reason += f" (was {entry.grid_state_before} before scheduling)"
     is_staff = access.is_staff_of(by, entry.session.beamline.facility_id)
     _move_grids(
         grids=[grid], to_state=back, by=by, cause=f"off the sample sheet of session {entry.session_id}",
@@ -675,8 +676,7 @@ def shipment_transition(
 ) -> Shipment:
     """prepared → shipped (grids scheduled → shipped) → received (at the facility) → returned (grids not
     imaged go back to the lab's pool of accepted grids). Audited; illegal moves are refused (409)."""
-    if to_status not in ShipmentStatus.values:
-        raise DomainError(f"Unknown status {to_status!r}; use one of: {', '.join(ShipmentStatus.values)}.")
+    lifecycle.SHIPMENT_LIFECYCLE.require_known(to_status)
     session = shipment.session
     is_member = permissions.is_member(by, shipment.lab_id)
     is_staff = access.is_staff_of(by, session.beamline.facility_id)
@@ -688,37 +688,45 @@ def shipment_transition(
         raise PermissionDeniedError("Only the sending lab marks its shipment shipped.")
     if to_status == ShipmentStatus.RECEIVED and not is_staff and not is_member:
         raise PermissionDeniedError("Only facility staff or the lab mark a shipment received.")
-    with transaction.atomic():
-        locked = Shipment.objects.select_for_update().get(pk=shipment.pk)
-        if not lifecycle.shipment_can_move(locked.status, to_status):
-            raise ConflictError(lifecycle.shipment_refusal(locked.status, to_status), field="status")
-        grids = list(Grid.objects.filter(shipment_items__shipment=locked).order_by("pk"))
-        now = timezone.now()
+    now = timezone.now()
+
+    def stamp(row: Shipment) -> None:
         if to_status == ShipmentStatus.SHIPPED:
+            row.shipped_at = now
             if tracking_number is not None:
-                locked.tracking_number = tracking_number.strip()
-            _move_grids(grids=grids, to_state=GridState.SHIPPED, by=by, cause=f"shipment {locked.pk}", checked=False)
-            locked.shipped_at = now
+                row.tracking_number = tracking_number.strip()
         elif to_status == ShipmentStatus.RECEIVED:
-            locked.received_at = now
+            row.received_at = now
+        elif to_status == ShipmentStatus.RETURNED:
+            row.returned_at = now
+
+    with transaction.atomic():
+        locked = transition(
+            lifecycle=lifecycle.SHIPMENT_LIFECYCLE,
+            queryset=Shipment.objects.all(),
+            ids=[shipment.pk],
+            to_state=to_status,
+            field="status",
+            audit=lambda row, was: ShipmentTransition(
+                shipment=row, from_status=was, to_status=to_status, by=by, reason=reason
+            ),
+            on_move=stamp,
+            change_reason=reason or f"status → {to_status}",
+        )[shipment.pk]
+        grids = list(Grid.objects.filter(shipment_items__shipment=locked).order_by("pk"))
+        if to_status == ShipmentStatus.SHIPPED:
+            _move_grids(grids=grids, to_state=GridState.SHIPPED, by=by, cause=f"shipment {locked.pk}", checked=False)
         elif to_status == ShipmentStatus.RETURNED:
             back = [g for g in grids if g.state == GridState.SHIPPED]
             if back:
                 _move_grids(
                     grids=back,
-                    to_state=GridState.ACCEPTED,
+                    to_state=grid_lifecycle.RETURNED_UNIMAGED,
                     by=by,
                     cause=f"shipment {locked.pk} returned",
                     reason=reason or "returned from the beamline without being imaged",
                     checked=is_staff and not is_member,
                 )
-            locked.returned_at = now
-        ShipmentTransition.objects.create(
-            shipment=locked, from_status=locked.status, to_status=to_status, by=by, reason=reason
-        )
-        locked.status = to_status
-        locked._change_reason = reason or f"status → {to_status}"
-        locked.save()
     return locked
 
 

@@ -1,12 +1,14 @@
 """The grid's lifecycle: its states and the one map of allowed moves.
 
-`grids.services.grid_transition` is the only code that changes a grid's state, and it consults
+`grids.services.grids_transition` is the only code that changes a grid's state, and it consults
 this map. Moves into `discarded` are allowed from every state before `imaged`.
 """
 
 from __future__ import annotations
 
 from django.db import models
+
+from lims.lifecycle import Lifecycle
 
 
 class GridState(models.TextChoices):
@@ -51,21 +53,24 @@ ALLOWED: dict[str, frozenset[str]] = {
     for state, targets in _FORWARD.items()
 }
 
+
+# Taken off a sample sheet before shipping, a grid goes back to the state it was scheduled from when
+# the map allows it (vitrified or rejected ones got there through a reviewer's override), else to accepted.
+def unscheduled_state(state_before: str) -> str:
+    """Where a scheduled grid falls back to when it leaves its last open sample sheet."""
+    if state_before and state_before != S.SCHEDULED and state_before in _FORWARD[S.SCHEDULED]:
+        return state_before
+    return S.ACCEPTED
+
+
+# Back from the beamline without being imaged: in the lab's pool of accepted grids again.
+RETURNED_UNIMAGED: str = S.ACCEPTED
+
 # States in which a grid still physically exists in the lab's storage.
 IN_STORAGE: frozenset[str] = frozenset({S.REGISTERED, S.SEEDED, S.VITRIFIED, S.ACCEPTED, S.REJECTED, S.SCHEDULED})
 
 
-def can_move(from_state: str, to_state: str) -> bool:
-    return to_state in ALLOWED.get(from_state, frozenset())
-
-
-def refusal(from_state: str, to_state: str) -> str:
-    """The message for a refused move: what the grid is, and where it could go instead."""
-    allowed = sorted(ALLOWED.get(from_state, ()))
-    where = ", ".join(GridState(s).label.lower() for s in allowed) if allowed else "nowhere (final state)"
-    state = GridState(from_state).label.lower()
-    article = "An" if state[0] in "aeiou" else "A"
-    return (
-        f"{article} {state} grid cannot become {GridState(to_state).label.lower()}; "
-        f"from {GridState(from_state).label.lower()} it can go to: {where}."
-    )
+# The grid's lifecycle in the one mechanism of lims.lifecycle (grids.services.grids_transition applies it).
+GRID_LIFECYCLE = Lifecycle(noun="grid", states=GridState, moves=ALLOWED)
+can_move = GRID_LIFECYCLE.can_move
+refusal = GRID_LIFECYCLE.refusal

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from grids import lifecycle
-from grids.lifecycle import GridState
+from grids.lifecycle import GRID_LIFECYCLE, GridState
 from grids.models import (
     SEEDING_RANGES,
     CellLine,
@@ -25,6 +25,7 @@ from grids.models import (
 )
 from lims import permissions
 from lims.errors import ConflictError, DomainError
+from lims.lifecycle import transition
 from lims.models import Lab
 
 MAX_REGISTER = 1000
@@ -145,19 +146,28 @@ def grid_transition(
 
 
 def grids_transition(
-    *, grids: Sequence[Grid], to_state: str, by, reason: str = "", cause: str = "", authorized: bool = False
+    *,
+    grids: Sequence[Grid],
+    to_state: str,
+    by,
+    reason: str = "",
+    cause: str = "",
+    authorized: bool = False,
+    from_states: Collection[str] | None = None,
+    refuse_as: str | None = None,
 ) -> list[Grid]:
     """Move every grid to `to_state` in one transaction; if any move is illegal, none happens.
 
-    The one place that changes a grid's state. Rows are locked (SELECT … FOR UPDATE; SQLite takes
-    the write lock at BEGIN) and the state re-read, so concurrent moves cannot both pass the check.
-    Each move writes a GridTransition (from, to, who, when, why).
+    The one place that changes a grid's state, through lims.lifecycle.transition: rows locked, state
+    re-read, the map and `from_states` (a precondition, refused as if asked to become `refuse_as`)
+    checked under the lock, a GridTransition (from, to, who, when, why) per move.
 
     `authorized=True` says the calling service has checked that `by` may act on these grids by
     another right than lab membership (facility staff receiving a shipment); the map still applies.
     """
-    if to_state not in GridState.values:
-        raise DomainError(f"Unknown state {to_state!r}; states are: {', '.join(GridState.values)}.")
+    GRID_LIFECYCLE.require_known(
+        to_state, message=f"Unknown state {to_state!r}; states are: {', '.join(GridState.values)}."
+    )
     ids = [g.pk for g in grids]
     if not ids:
         raise DomainError("Select at least one grid.", field="grids")
@@ -165,33 +175,28 @@ def grids_transition(
         raise DomainError("A grid is selected twice.", field="grids")
     if to_state == GridState.DISCARDED and not reason.strip():
         raise DomainError("reason: say why the grid is discarded.", field="reason")
-    with transaction.atomic():
-        locked = {g.pk: g for g in Grid.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
-        refused = []
-        for pk in ids:
-            current = locked[pk]
-            if not authorized:
-                permissions.require_member(by, current.lab_id)
-            if not lifecycle.can_move(current.state, to_state):
-                refused.append(f"{current.barcode}: {lifecycle.refusal(current.state, to_state)}")
-        if refused:
-            raise ConflictError(" ".join(refused), field="state", details={"refused": refused})
-        now = timezone.now()
-        moves = []
-        for pk in ids:
-            current = locked[pk]
-            moves.append(
-                GridTransition(
-                    grid=current, from_state=current.state, to_state=to_state, by=by, reason=reason, cause=cause
-                )
-            )
-            current.state = to_state
-            if to_state == GridState.DISCARDED:
-                current.box, current.slot = None, None
-            current._change_reason = reason or cause or f"state → {to_state}"
-            current.updated_at = now
-            current.save()
-        GridTransition.objects.bulk_create(moves)
+    now = timezone.now()
+
+    def leave_storage(grid: Grid) -> None:
+        grid.updated_at = now
+        if to_state == GridState.DISCARDED:
+            grid.box, grid.slot = None, None
+
+    locked = transition(
+        lifecycle=GRID_LIFECYCLE,
+        queryset=Grid.objects.all(),
+        ids=ids,
+        to_state=to_state,
+        audit=lambda grid, was: GridTransition(
+            grid=grid, from_state=was, to_state=to_state, by=by, reason=reason, cause=cause
+        ),
+        from_states=from_states,
+        refuse_as=refuse_as,
+        check=None if authorized else (lambda grid: permissions.require_member(by, grid.lab_id)),
+        on_move=leave_storage,
+        name=lambda grid: grid.barcode,
+        change_reason=reason or cause or f"state → {to_state}",
+    )
     # Hand the caller the fresh rows, in the order given.
     for original in grids:
         fresh = locked[original.pk]

@@ -16,7 +16,6 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from grids import lifecycle
 from grids.lifecycle import GridState
 from grids.models import Grid
 from grids.services import grids_transition
@@ -231,26 +230,25 @@ def _run_record(
     _validated(run)
 
     with transaction.atomic():
-        # Lock and re-read the grids: only seeded grids may be vitrified (or fail to be). The
-        # lifecycle would let a registered grid be discarded, so the seeded check is made here.
-        locked = {g.pk: g for g in Grid.objects.select_for_update().filter(pk__in=[g.pk for g in grids])}
-        refused = [
-            f"{g.barcode}: {lifecycle.refusal(g.state, GridState.VITRIFIED)}"
-            for g in (locked[grid.pk] for grid in grids)
-            if g.state != GridState.SEEDED
-        ]
-        if refused:
-            raise ConflictError(" ".join(refused), field="grids", details={"refused": refused})
         run.save()
+        # Only seeded grids are vitrified or fail to be: a precondition checked by the lifecycle under
+        # its own row lock (the map alone would let a registered grid be discarded).
         ok = [g for g in grids if verdicts[g.pk][0] == Outcome.OK]
+        failed = [g for g in grids if verdicts[g.pk][0] == Outcome.FAILED]
         if ok:
-            grids_transition(grids=ok, to_state=GridState.VITRIFIED, by=by, cause=run.cause)
-        for grid in grids:
-            outcome, reason = verdicts[grid.pk]
-            if outcome == Outcome.FAILED:
-                grids_transition(
-                    grids=[grid], to_state=GridState.DISCARDED, by=by, reason=f"failed: {reason}", cause=run.cause
-                )
+            grids_transition(
+                grids=ok, to_state=GridState.VITRIFIED, by=by, cause=run.cause, from_states={GridState.SEEDED}
+            )
+        for grid in failed:
+            grids_transition(
+                grids=[grid],
+                to_state=GridState.DISCARDED,
+                by=by,
+                reason=f"failed: {verdicts[grid.pk][1]}",
+                cause=run.cause,
+                from_states={GridState.SEEDED},
+                refuse_as=GridState.VITRIFIED,
+            )
         run_field = "plunge_run" if run_model is PlungeRun else "hpf_run"
         for grid in grids:
             outcome, reason = verdicts[grid.pk]
