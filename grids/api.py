@@ -12,8 +12,9 @@ from rest_framework.response import Response
 
 from grids import labels, selectors, services
 from grids.lifecycle import GridState
-from grids.models import SEEDING_RANGES, CellLine, Grid, GridLot, GridTransition, GridType, Seeding, StorageBox
+from grids.models import CellLine, Grid, GridLot, GridTransition, GridType, Seeding, StorageBox
 from lims.api import LabField, ScopedRelatedField
+from lims.ranges import range_api_field
 
 
 class GridTypeSerializer(serializers.ModelSerializer):
@@ -268,26 +269,17 @@ class CellLineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         serializer.instance = services.cell_line_create(by=self.request.user, **serializer.validated_data)
 
 
-def _ranged(name: str, **kwargs) -> serializers.FloatField:
-    low, high, unit = SEEDING_RANGES[name]
-    # Django's validators format messages with %, so a literal % must be doubled.
-    message = f"{name} must be between {low:g} and {high:g}{(' ' + unit) if unit else ''}.".replace("%", "%%")
-    return serializers.FloatField(
-        min_value=low, max_value=high, error_messages={"min_value": message, "max_value": message}, **kwargs
-    )
-
-
 class SeedingSerializer(serializers.ModelSerializer):
     grids = ScopedRelatedField(queryset=Grid.objects.all(), many=True)
     cell_line = ScopedRelatedField(queryset=CellLine.objects.all())
     operator = serializers.CharField(source="operator.username", read_only=True)
     seeded_at = serializers.DateTimeField(required=False)
-    passage = serializers.IntegerField(min_value=0, max_value=200, required=False, allow_null=True)
-    density = _ranged("density", required=False, allow_null=True)
-    incubation_h = _ranged("incubation_h", required=False, allow_null=True)
-    temperature_c = _ranged("temperature_c", required=False)
-    co2_percent = _ranged("co2_percent", required=False)
-    fiducial_size_nm = _ranged("fiducial_size_nm", required=False, allow_null=True)
+    passage = range_api_field("passage", required=False, allow_null=True)
+    density = range_api_field("density", required=False, allow_null=True)
+    incubation_h = range_api_field("incubation_h", required=False, allow_null=True)
+    temperature_c = range_api_field("temperature_c", required=False)
+    co2_percent = range_api_field("co2_percent", required=False)
+    fiducial_size_nm = range_api_field("fiducial_size_nm", required=False, allow_null=True)
 
     class Meta:
         model = Seeding

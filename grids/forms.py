@@ -3,7 +3,8 @@ from __future__ import annotations
 from django import forms
 
 from grids.lifecycle import GridState
-from grids.models import SEEDING_RANGES, CellLine, Grid, GridType, Seeding, StorageBox
+from grids.models import CellLine, Grid, GridType, Seeding, StorageBox
+from grids.ranges import SEEDING_RANGES
 from lims import permissions
 from lims.models import Lab
 
@@ -133,9 +134,10 @@ class SeedingForm(forms.ModelForm):
             .order_by("barcode")
         )
         self.fields["cell_line"].queryset = permissions.scope(CellLine.objects.all(), user)
-        for name, (low, high, unit) in SEEDING_RANGES.items():
+        for name, rng in SEEDING_RANGES.items():
             if name in self.fields:
-                self.fields[name].help_text = f"{low:g}–{high:g} {unit}".strip()
+                self.fields[name].help_text = rng.allowed()
+                self.fields[name].widget.attrs.update(min=f"{rng.low:g}", max=f"{rng.high:g}", step=f"{rng.step:g}")
 
     def _post_clean(self):
         """Model validation happens in the service, which names the field and the range."""

@@ -11,7 +11,9 @@ from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from grids.lifecycle import GridState
+from grids.ranges import SEEDING_RANGES
 from lims.models import Lab
+from lims.ranges import InRange, range_check
 
 
 class GridMaterial(models.TextChoices):
@@ -229,20 +231,8 @@ class FiducialKind(models.TextChoices):
     POLYSTYRENE = "polystyrene", "Polystyrene beads"
 
 
-# Physical ranges for seeding parameters: (min, max, unit). Shared by the model, forms and API.
-SEEDING_RANGES: dict[str, tuple[float, float, str]] = {
-    "passage": (0, 200, ""),
-    "density": (0, 1e9, ""),
-    "incubation_h": (0, 720, "h"),
-    "temperature_c": (4, 45, "°C"),
-    "co2_percent": (0, 20, "%"),
-    "fiducial_size_nm": (1, 1000, "nm"),
-}
-
-
 def _range_validators(name: str) -> list:
-    low, high, _unit = SEEDING_RANGES[name]
-    return [MinValueValidator(low), MaxValueValidator(high)]
+    return [InRange(name)]
 
 
 class Seeding(models.Model):
@@ -272,10 +262,13 @@ class Seeding(models.Model):
     class Meta:
         ordering = ["-seeded_at", "-id"]
         constraints = [
-            models.CheckConstraint(
-                condition=Q(temperature_c__gte=4, temperature_c__lte=45), name="seeding_temperature_range"
+            *(
+                models.CheckConstraint(
+                    condition=range_check(name, nullable=name not in ("temperature_c", "co2_percent")),
+                    name=f"seeding_{name}_range",
+                )
+                for name in SEEDING_RANGES
             ),
-            models.CheckConstraint(condition=Q(co2_percent__gte=0, co2_percent__lte=20), name="seeding_co2_range"),
             models.CheckConstraint(
                 condition=Q(fiducial_kind="") | Q(fiducial_size_nm__isnull=False),
                 name="seeding_fiducial_has_size",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 from collections.abc import Collection, Iterable, Sequence
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -13,7 +12,6 @@ from django.utils import timezone
 from grids import lifecycle
 from grids.lifecycle import GRID_LIFECYCLE, GridState
 from grids.models import (
-    SEEDING_RANGES,
     CellLine,
     Grid,
     GridLot,
@@ -27,23 +25,9 @@ from lims import permissions
 from lims.errors import ConflictError, DomainError
 from lims.lifecycle import transition
 from lims.models import Lab
+from lims.ranges import validated
 
 MAX_REGISTER = 1000
-
-
-def _validated(instance) -> None:
-    """Run the model's validators; a ValidationError becomes a DomainError naming the field."""
-    try:
-        instance.full_clean(validate_unique=False, validate_constraints=False)
-    except ValidationError as error:
-        field, messages = next(iter(error.message_dict.items()))
-        if field in SEEDING_RANGES and any(e.code in ("min_value", "max_value") for e in error.error_dict[field]):
-            low, high, unit = SEEDING_RANGES[field]
-            raise DomainError(
-                f"{field} must be between {low:g} and {high:g}{' ' + unit if unit else ''}.", field=field
-            ) from None
-        label = field.replace("_", " ")
-        raise DomainError(f"{label}: {' '.join(messages)}", field=field) from None
 
 
 # --- lots and registration -------------------------------------------------------------------
@@ -78,7 +62,7 @@ def grid_lot_create(
         notes=notes,
         created_by=by,
     )
-    _validated(lot)
+    validated(lot)
     try:
         with transaction.atomic():
             lot.save()
@@ -222,7 +206,7 @@ def grid_update_notes(*, grid: Grid, notes: str, by) -> Grid:
 def storage_box_create(*, lab: Lab, name: str, capacity: int, by, location: str = "", barcode: str = "") -> StorageBox:
     permissions.require_member(by, lab)
     box = StorageBox(lab=lab, name=name.strip(), capacity=capacity, location=location, barcode=barcode or "pending")
-    _validated(box)
+    validated(box)
     try:
         with transaction.atomic():
             box.save()
@@ -297,7 +281,7 @@ def cell_line_create(
     line = CellLine(
         lab=lab, name=name.strip(), organism=organism, biosafety_level=biosafety_level, source=source, notes=notes
     )
-    _validated(line)
+    validated(line)
     try:
         with transaction.atomic():
             line.save()
@@ -357,7 +341,7 @@ def seeding_record(
     )
     if seeding.fiducial_kind and seeding.fiducial_size_nm is None:
         raise DomainError("fiducial_size_nm: give the fiducials' size in nm.", field="fiducial_size_nm")
-    _validated(seeding)
+    validated(seeding)
     with transaction.atomic():
         seeding.save()
         grids_transition(grids=grids, to_state=GridState.SEEDED, by=by, cause=f"seeding {seeding.pk}")

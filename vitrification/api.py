@@ -1,6 +1,6 @@
 """REST endpoints: instruments, plunge-runs, hpf-runs (thin: parse, call a service, answer).
 
-Ranges come from `vitrification.ranges.RANGES` (the same validators as the model), and every id
+Ranges come from `vitrification.ranges.RANGES` through lims.ranges (the same validators as the model), and every id
 is looked up inside the user's labs only, so another lab's grid or instrument reads as "Invalid pk".
 """
 
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from grids.models import Grid
 from lims import permissions
 from lims.api import LabField, ScopedRelatedField
+from lims.ranges import range_api_field
 from vitrification import selectors, services
 from vitrification.models import (
     BlotSide,
@@ -27,7 +28,6 @@ from vitrification.models import (
     Outcome,
     PlungeRun,
 )
-from vitrification.ranges import RANGES, InRange
 
 # --- instruments -----------------------------------------------------------------------------
 
@@ -72,10 +72,7 @@ class InstrumentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
 
 def _ranged(name: str, **kwargs) -> serializers.Field:
-    field_class = serializers.IntegerField if name == "blot_force" else serializers.FloatField
-    rng = RANGES[name]
-    kwargs.setdefault("help_text", f"{rng.low:g}–{rng.high:g} {rng.unit}".strip())
-    return field_class(validators=[InRange(name)], **kwargs)
+    return range_api_field(name, **kwargs)
 
 
 class OutcomeSerializer(serializers.ModelSerializer):

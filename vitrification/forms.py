@@ -9,6 +9,7 @@ from django.utils import timezone
 from grids import selectors as grid_selectors
 from lims import permissions
 from lims.models import Lab
+from lims.ranges import range_form_field
 from vitrification import selectors, services
 from vitrification.models import (
     HPF_MODELS,
@@ -19,7 +20,6 @@ from vitrification.models import (
     InstrumentModel,
     Outcome,
 )
-from vitrification.ranges import RANGES, InRange
 
 LABELS = {
     "blot_time_s": "Blot time (s)",
@@ -40,20 +40,8 @@ HELP = {
 
 
 def ranged_field(name: str, *, required: bool = False) -> forms.Field:
-    """A number input limited to RANGES[name], in the browser (min/max) and on the server (InRange)."""
-    rng = RANGES[name]
-    field_class = forms.IntegerField if name == "blot_force" else forms.FloatField
-    allowed = f"{rng.low:g}–{rng.high:g} {rng.unit}".strip()
-    help_text = f"{HELP[name]}; {allowed}" if name in HELP else allowed
-    return field_class(
-        label=LABELS[name],
-        required=required,
-        validators=[InRange(name)],
-        help_text=help_text,
-        widget=forms.NumberInput(
-            attrs={"min": f"{rng.low:g}", "max": f"{rng.high:g}", "step": f"{rng.step:g}", "inputmode": "decimal"}
-        ),
-    )
+    """A number input limited to RANGES[name], in the browser (min/max/step) and on the server."""
+    return range_form_field(name, label=LABELS[name], help_text=HELP.get(name, ""), required=required)
 
 
 class DateTimeInput(forms.DateTimeInput):

@@ -16,7 +16,8 @@ from simple_history.models import HistoricalRecords
 
 from grids.models import Grid
 from lims.models import Lab
-from vitrification.ranges import RANGES, InRange, range_check, range_message
+from lims.ranges import InRange, range_check, range_message
+from vitrification.ranges import RANGES
 
 
 class InstrumentKind(models.TextChoices):

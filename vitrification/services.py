@@ -12,7 +12,6 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -22,6 +21,7 @@ from grids.services import grids_transition
 from lims import permissions
 from lims.errors import ConflictError, DomainError
 from lims.models import Lab
+from lims.ranges import validated
 from vitrification.models import (
     MODELS_BY_KIND,
     GridOutcome,
@@ -48,17 +48,6 @@ PLUNGE_FIELDS = (
 HPF_FIELDS = ("pressure_bar", "carrier_type", "cavity_depth_um", "filler", "notes")
 # A run recorded this far ahead of the server clock is a typo, not a plan.
 FUTURE_TOLERANCE = datetime.timedelta(minutes=10)
-
-
-def _validated(instance, *, exclude: Iterable[str] = ()) -> None:
-    """Run the model's validators; refuse with every message (each names its field and range)."""
-    try:
-        instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
-    except ValidationError as error:
-        errors = error.message_dict
-        field = next(iter(errors))
-        text = " ".join(m for messages in errors.values() for m in messages)
-        raise DomainError(text, field=field, details={"errors": errors}) from None
 
 
 # --- instruments -----------------------------------------------------------------------------
@@ -95,7 +84,7 @@ def instrument_create(
         active=active,
         notes=notes,
     )
-    _validated(instrument)
+    validated(instrument)
     try:
         with transaction.atomic():
             instrument.save()
@@ -227,7 +216,7 @@ def _run_record(
         created_by=by,
         **{k: v for k, v in params.items() if v is not None},
     )
-    _validated(run)
+    validated(run)
 
     with transaction.atomic():
         run.save()

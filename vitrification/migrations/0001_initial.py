@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import simple_history.models
-import vitrification.ranges
+import lims.ranges
 from django.conf import settings
 from django.db import migrations, models
 
@@ -189,7 +189,7 @@ class Migration(migrations.Migration):
                     "pressure_bar",
                     models.FloatField(
                         help_text="Freezing pressure (1500–2500 bar)",
-                        validators=[vitrification.ranges.InRange("pressure_bar")],
+                        validators=[lims.ranges.InRange("pressure_bar")],
                     ),
                 ),
                 (
@@ -206,7 +206,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Depth of the carrier's cavity (10–300 µm)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("cavity_depth_um")],
+                        validators=[lims.ranges.InRange("cavity_depth_um")],
                     ),
                 ),
                 (
@@ -259,7 +259,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="0–30 s",
                         null=True,
-                        validators=[vitrification.ranges.InRange("blot_time_s")],
+                        validators=[lims.ranges.InRange("blot_time_s")],
                     ),
                 ),
                 (
@@ -268,7 +268,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Vitrobot scale (-20–25)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("blot_force")],
+                        validators=[lims.ranges.InRange("blot_force")],
                     ),
                 ),
                 (
@@ -285,7 +285,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Relative humidity in the chamber (0–100 %)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("humidity_percent")],
+                        validators=[lims.ranges.InRange("humidity_percent")],
                     ),
                 ),
                 (
@@ -294,7 +294,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="-10–60 °C",
                         null=True,
-                        validators=[vitrification.ranges.InRange("chamber_temperature_c")],
+                        validators=[lims.ranges.InRange("chamber_temperature_c")],
                     ),
                 ),
                 (
@@ -303,7 +303,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Before blotting (0–600 s)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("wait_time_s")],
+                        validators=[lims.ranges.InRange("wait_time_s")],
                     ),
                 ),
                 (
@@ -312,7 +312,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Applied per grid (0.1–20 µL)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("sample_volume_ul")],
+                        validators=[lims.ranges.InRange("sample_volume_ul")],
                     ),
                 ),
                 (
@@ -413,7 +413,7 @@ class Migration(migrations.Migration):
                     "pressure_bar",
                     models.FloatField(
                         help_text="Freezing pressure (1500–2500 bar)",
-                        validators=[vitrification.ranges.InRange("pressure_bar")],
+                        validators=[lims.ranges.InRange("pressure_bar")],
                     ),
                 ),
                 (
@@ -430,7 +430,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Depth of the carrier's cavity (10–300 µm)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("cavity_depth_um")],
+                        validators=[lims.ranges.InRange("cavity_depth_um")],
                     ),
                 ),
                 (
@@ -523,7 +523,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="0–30 s",
                         null=True,
-                        validators=[vitrification.ranges.InRange("blot_time_s")],
+                        validators=[lims.ranges.InRange("blot_time_s")],
                     ),
                 ),
                 (
@@ -532,7 +532,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Vitrobot scale (-20–25)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("blot_force")],
+                        validators=[lims.ranges.InRange("blot_force")],
                     ),
                 ),
                 (
@@ -549,7 +549,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Relative humidity in the chamber (0–100 %)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("humidity_percent")],
+                        validators=[lims.ranges.InRange("humidity_percent")],
                     ),
                 ),
                 (
@@ -558,7 +558,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="-10–60 °C",
                         null=True,
-                        validators=[vitrification.ranges.InRange("chamber_temperature_c")],
+                        validators=[lims.ranges.InRange("chamber_temperature_c")],
                     ),
                 ),
                 (
@@ -567,7 +567,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Before blotting (0–600 s)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("wait_time_s")],
+                        validators=[lims.ranges.InRange("wait_time_s")],
                     ),
                 ),
                 (
@@ -576,7 +576,7 @@ class Migration(migrations.Migration):
                         blank=True,
                         help_text="Applied per grid (0.1–20 µL)",
                         null=True,
-                        validators=[vitrification.ranges.InRange("sample_volume_ul")],
+                        validators=[lims.ranges.InRange("sample_volume_ul")],
                     ),
                 ),
                 (
