@@ -150,6 +150,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 LIMS_IMAGE_MAX_BYTES = env_int("LIMS_IMAGE_MAX_BYTES", 2 * 1024**3)
 LIMS_IMAGE_MAX_PIXELS = env_int("LIMS_IMAGE_MAX_PIXELS", 16384 * 16384)
 LIMS_IMAGE_MAX_DECODED_BYTES = env_int("LIMS_IMAGE_MAX_DECODED_BYTES", 4 * 1024**3)
+# Reconstruction: folders on the facility's storage that datasets may be registered from (colon-separated),
+# and the size limits of an uploaded tilt series (file, and decoded float32 projections).
+LIMS_DATA_ROOTS = [p for p in env_str("LIMS_DATA_ROOTS", "").split(":") if p.strip()]
+LIMS_DATASET_MAX_BYTES = env_int("LIMS_DATASET_MAX_BYTES", 64 * 1024**3)
+LIMS_DATASET_MAX_DECODED_BYTES = env_int("LIMS_DATASET_MAX_DECODED_BYTES", 16 * 1024**3)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -1,0 +1,3 @@
+"""The engine's version, recorded with every volume it makes (bump it when results change)."""
+
+__version__ = "1.1.0"
