@@ -143,7 +143,6 @@ class DatasetUpload(models.Model):
     (and `reconstruction.services.upload_purge_stale` removes it)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    lab = models.ForeignKey(Lab, on_delete=models.CASCADE, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     filename = models.CharField(max_length=255)
     size_bytes = models.BigIntegerField()

@@ -949,9 +949,8 @@ def _max_upload_bytes() -> int:
     return int(getattr(settings, "LIMS_DATASET_MAX_BYTES", 64 * 1024**3))
 
 
-def upload_start(*, by, lab_id: int, filename: str, size_bytes: int) -> DatasetUpload:
-    """Open a resumable upload of `size_bytes` for a lab the person belongs to."""
-    permissions.require_member(by, lab_id)
+def upload_start(*, by, filename: str, size_bytes: int) -> DatasetUpload:
+    """Open a resumable upload of `size_bytes`, owned by the person (only they can add to it or use it)."""
     name = Path(str(filename or "")).name.strip()
     if not name or any(c in name for c in "\x00\n\r") or name in (".", ".."):
         raise DomainError("filename: give the file's name (e.g. cell3_tilt.mrc).", field="filename")
@@ -965,7 +964,7 @@ def upload_start(*, by, lab_id: int, filename: str, size_bytes: int) -> DatasetU
             field="size_bytes",
         )
     _parse(lambda n: ingest.format_of(n, False), name)
-    upload = DatasetUpload.objects.create(lab_id=lab_id, created_by=by, filename=name[:255], size_bytes=size)
+    upload = DatasetUpload.objects.create(created_by=by, filename=name[:255], size_bytes=size)
     path = Path(default_storage.path(upload.storage_name))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch()

@@ -232,7 +232,7 @@ def test_without_data_roots_registration_says_to_upload(member, beam_session, gr
 def test_chunked_upload_resumes_and_only_a_complete_one_becomes_a_dataset(member, lab, beam_session, grid, mrc_series):
     path = mrc_series[0]
     data = path.read_bytes()
-    upload = services.upload_start(by=member, lab_id=lab.pk, filename="big.mrc", size_bytes=len(data))
+    upload = services.upload_start(by=member, filename="big.mrc", size_bytes=len(data))
     services.upload_append(upload=upload, offset=0, data=data[:1000], by=member)
     with pytest.raises(ConflictError, match="has 1000 bytes"):
         services.upload_append(upload=upload, offset=500, data=data[500:2000], by=member)  # the dropped request

@@ -1,0 +1,225 @@
+"""Reconstruction pages: datasets, their jobs and volumes, a slice viewer, and the newcomer's guide."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from lims.errors import DomainError
+from lims.forms import show_domain_error
+from reconstruction import plots, previews, selectors, services, views_common
+from reconstruction.forms import DatasetForm, DecisionForm, JobForm
+from reconstruction.models import DatasetStatus, JobState
+
+# Pictures of the guide, made from the demo dataset by reconstruction.demo.
+GUIDE_PICTURES = ("projection", "wbp", "wbp-hann", "sirt")
+
+
+def _page(request, queryset, size: int = 25):
+    return Paginator(queryset, size).get_page(request.GET.get("page"))
+
+
+def index(request):
+    """Datasets waiting for a decision first, then the rest; the latest jobs beside them."""
+    datasets = selectors.dataset_list(user=request.user).order_by("status", "-created_at")
+    status = request.GET.get("status")
+    if status in DatasetStatus.values:
+        datasets = datasets.filter(status=status)
+    jobs = selectors.job_list(user=request.user)[:10]
+    can_add = selectors.sheet_entries_for_datasets(user=request.user).exists()
+    return render(
+        request,
+        "reconstruction/index.html",
+        {
+            "page": _page(request, datasets),
+            "jobs": jobs,
+            "can_add": can_add,
+            "status": status,
+            "statuses": DatasetStatus.choices,
+        },
+    )
+
+
+def dataset_add(request):
+    form = DatasetForm(request.POST or None, request.FILES or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            dataset = views_common.create_dataset(user=request.user, data=form.cleaned_data)
+        except DomainError as error:
+            show_domain_error(form, error)
+        else:
+            messages.success(
+                request, f"Dataset {dataset.name} added. Check the projections, then accept it to reconstruct."
+            )
+            return redirect("reconstruction:dataset-detail", dataset.pk)
+    if request.method == "GET" and request.GET.get("grid"):
+        entry = (
+            form.fields["entry"].queryset.filter(grid_id=request.GET["grid"]).first()
+            if request.GET["grid"].isdigit()
+            else None
+        )
+        if entry:
+            form.initial["entry"] = entry.pk
+    return render(
+        request,
+        "reconstruction/dataset_form.html",
+        {"form": form, "has_entries": form.fields["entry"].queryset.exists()},
+    )
+
+
+def _dataset(request, pk: int):
+    return get_object_or_404(selectors.dataset_list(user=request.user), pk=pk)
+
+
+def dataset_detail(request, pk: int):
+    dataset = _dataset(request, pk)
+    jobs = list(selectors.job_list(user=request.user).filter(dataset=dataset))
+    target_image = dataset.target.image if dataset.target_id else None
+    return render(
+        request,
+        "reconstruction/dataset_detail.html",
+        {
+            "dataset": dataset,
+            "jobs": jobs,
+            "decision_form": DecisionForm(),
+            "job_form": JobForm(initial={"method": services.default_method(dataset)}),
+            "tilt_plot": plots.tilt_scheme(dataset.angles),
+            "montage_angles": previews.montage_angles(dataset.tilts, dataset.angles),
+            "target_image": target_image,
+            "default_method": services.default_method(dataset),
+        },
+    )
+
+
+@require_POST
+def dataset_decide(request, pk: int):
+    dataset = _dataset(request, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose accept or reject.")
+        return redirect("reconstruction:dataset-detail", pk)
+    try:
+        job = services.dataset_decide(
+            dataset=dataset,
+            accept=form.cleaned_data["decision"] == "accept",
+            by=request.user,
+            note=form.cleaned_data["note"],
+        )
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("reconstruction:dataset-detail", pk)
+    if job is not None:
+        messages.success(
+            request, f"Accepted. Reconstruction job #{job.pk} ({job.method.upper()}) has started; this page follows it."
+        )
+        return redirect("reconstruction:job-detail", job.pk)
+    messages.info(request, "Dataset rejected.")
+    return redirect("reconstruction:dataset-detail", pk)
+
+
+@require_POST
+def job_create(request, pk: int):
+    dataset = _dataset(request, pk)
+    form = JobForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(
+            f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items() if k in form.fields
+        )
+        messages.error(request, f"The job was not started. {problems}")
+        return redirect("reconstruction:dataset-detail", pk)
+    try:
+        job, created = services.job_request(
+            dataset=dataset, method=form.cleaned_data["method"], parameters=form.parameters(), by=request.user
+        )
+    except DomainError as error:
+        messages.error(request, f"The job was not started. {error.message}")
+        return redirect("reconstruction:dataset-detail", pk)
+    if not created:
+        messages.info(request, f"This reconstruction was already asked for: job #{job.pk}.")
+    return redirect("reconstruction:job-detail", job.pk)
+
+
+def dataset_montage(request, pk: int):
+    return views_common.stored_file_response(_dataset(request, pk).montage.name, "image/png")
+
+
+def _job(request, pk: int):
+    return get_object_or_404(selectors.job_list(user=request.user), pk=pk)
+
+
+def job_detail(request, pk: int):
+    job = _job(request, pk)
+    volume = getattr(job, "volume", None) if job.state == JobState.SUCCEEDED else None
+    return render(
+        request,
+        "reconstruction/job_detail.html",
+        {"job": job, "volume": volume, "slabs": job.slabs.all(), "transitions": job.transitions.all()},
+    )
+
+
+@require_POST
+def job_cancel(request, pk: int):
+    job = _job(request, pk)
+    try:
+        services.job_cancel(job=job, by=request.user)
+        messages.info(request, "Job cancelled: the slabs not yet started will not run.")
+    except DomainError as error:
+        messages.error(request, error.message)
+    return redirect("reconstruction:job-detail", pk)
+
+
+def _volume(request, pk: int):
+    return get_object_or_404(selectors.volume_list(user=request.user), pk=pk)
+
+
+def volume_detail(request, pk: int):
+    volume = _volume(request, pk)
+    job = volume.job
+    return render(
+        request,
+        "reconstruction/volume_detail.html",
+        {
+            "volume": volume,
+            "job": job,
+            "dataset": job.dataset,
+            "histogram": plots.histogram(volume.histogram),
+            "fsc": plots.fsc(volume.fsc, volume.resolution_nm),
+            "planes": [
+                ("xy", "x–y (across the tilt axis, at one depth)", volume.thickness),
+                ("xz", "x–z (one slice along the tilt axis)", volume.depth),
+                ("yz", "y–z", volume.width),
+            ],
+        },
+    )
+
+
+def volume_download(request, pk: int):
+    return views_common.volume_download(_volume(request, pk))
+
+
+def volume_preview(request, pk: int, plane: str):
+    volume = _volume(request, pk)
+    return views_common.stored_file_response((volume.previews or {}).get(plane, ""), "image/png")
+
+
+def volume_slice(request, pk: int, plane: str):
+    volume = _volume(request, pk)
+    return views_common.volume_slice_png(
+        volume, plane, request.GET.get("index", "0"), request.GET.get("low"), request.GET.get("high")
+    )
+
+
+def guide(request):
+    """How a reconstruction works, step by step, with pictures from the demo dataset when it is there."""
+    pictures = {name: default_storage.exists(f"reconstruction/guide/{name}.png") for name in GUIDE_PICTURES}
+    return render(request, "reconstruction/guide.html", {"pictures": pictures, "methods": services.engine_methods()})
+
+
+def guide_picture(request, name: str):
+    if name not in GUIDE_PICTURES:
+        raise Http404("No such picture.")
+    return views_common.stored_file_response(f"reconstruction/guide/{name}.png", "image/png")
