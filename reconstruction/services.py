@@ -542,12 +542,17 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
     return clean
 
 
+# Slices per slab by default. The engine vectorises over the slices of a slab: measured here (SIRT, 131 tilts,
+# 256 columns, one thread) 2–8 slices per slab cost 2–4× the time per slice of 32, and 64 no less than 32.
+DEFAULT_SLAB_ROWS = 32
+
+
 def default_slab_size(dataset: Dataset) -> int:
-    """About eight slabs per volume so that every worker gets work; a focal series is one slab (the
-    zone plate's blur couples neighbouring rows)."""
+    """32 slices (one slab per worker for a 64-slice series, more slabs than workers beyond); a focal series is
+    one slab (the zone plate's blur couples neighbouring rows)."""
     if dataset.focal_planes > 1:
         return dataset.rows
-    return max(1, min(64, math.ceil(dataset.rows / 8)))
+    return max(1, min(DEFAULT_SLAB_ROWS, dataset.rows))
 
 
 def parameters_key(dataset: Dataset, method: str, parameters: dict[str, Any]) -> str:

@@ -46,14 +46,18 @@ def test_workers_reconstruct_a_dataset_equal_to_the_engines_own(
 ):
     path, projections, angles = write_mrc_series(tmp_path, rows=16)
     dataset = _dataset(member, beam_session, grid, path)
-    job = services.dataset_decide(dataset=dataset, accept=True, by=member)
-    job = wait_for(lambda: _finished(job.pk), what="the reconstruction job", timeout=180)
-    assert job.state == JobState.SUCCEEDED, job.error
-    assert job.slab_count == 8 and job.progress == 100
-    with mrcfile.open(default_storage.path(job.volume.file.name)) as mrc:
-        data = np.array(mrc.data)
-    direct = engine.reconstruct(projections, angles, method="sirt", thickness=dataset.columns) / PIXEL_UM
-    np.testing.assert_allclose(data, direct, rtol=1e-5, atol=1e-5)
+    default = services.dataset_decide(dataset=dataset, accept=True, by=member)
+    spread, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 2}, by=member)
+    for job, method in ((default, "sirt"), (spread, "wbp")):
+        job = wait_for(lambda job=job: _finished(job.pk), what=f"the {method} job", timeout=180)
+        assert job.state == JobState.SUCCEEDED, job.error
+        assert job.progress == 100 and job.slab_count == (1 if method == "sirt" else 8)
+        with mrcfile.open(default_storage.path(job.volume.file.name)) as mrc:
+            data = np.array(mrc.data)
+        direct = engine.reconstruct(projections, angles, method=method, thickness=dataset.columns) / PIXEL_UM
+        np.testing.assert_allclose(data, direct, rtol=1e-5, atol=1e-5)
+    workers = set(JobSlab.objects.filter(job=spread).values_list("worker", flat=True))
+    assert workers  # recorded per slab (both processes of the worker share its name)
 
 
 def _children(pid: int) -> list[int]:
