@@ -103,7 +103,6 @@ def _measure(repeats: int, quick: bool) -> dict:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    import numpy as np
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
