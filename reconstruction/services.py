@@ -10,6 +10,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
@@ -797,17 +798,25 @@ def slab_run(*, slab_id: int, worker: str = "") -> str:
     total = max(1, rows * (1 if job.method == "wbp" else int(job.parameters.get("iterations") or 50)))
     done_units = [0]
     last = [0.0]
+    owner = threading.get_ident()
+    lock = threading.Lock()
 
     def progress(units: int) -> None:
-        done_units[0] += units
+        # The engine may call this from its own threads: count there, write from the task's thread only
+        # (a database connection belongs to one thread), and never let a progress write fail the slab.
+        with lock:
+            done_units[0] += units
         now = time.monotonic()
-        if now - last[0] < 1.0:
+        if threading.get_ident() != owner or now - last[0] < 1.0:
             return
         last[0] = now
         fraction = min(1.0, done_units[0] / total)
-        finished = job.slabs.filter(state=SlabState.DONE).count()
-        value = int(95 * (finished + fraction) / job.slab_count)
-        ReconstructionJob.objects.filter(pk=job.pk, progress__lt=value).update(progress=value)
+        try:
+            finished = job.slabs.filter(state=SlabState.DONE).count()
+            value = int(95 * (finished + fraction) / job.slab_count)
+            ReconstructionJob.objects.filter(pk=job.pk, progress__lt=value).update(progress=value)
+        except DatabaseError:
+            log.warning("progress of job %s not recorded", job.pk, exc_info=True)
 
     volume = run_engine(dataset, job.method, job.parameters, rows=slice(slab.start, slab.stop), callback=progress)
     name = f"{slab_folder(job)}/slab-{slab.index:05d}.npy"
