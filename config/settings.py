@@ -208,6 +208,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Jobs asked for while the broker was down are recorded unsent; this sends them once it is back
+# (`make run` starts beat inside its worker; a facility runs one `celery -A config beat`).
+CELERY_BEAT_SCHEDULE = {
+    "send-waiting-reconstruction-jobs": {"task": "reconstruction.tasks.dispatch_pending", "schedule": 60.0},
+}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed", "control"):

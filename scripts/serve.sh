@@ -6,7 +6,10 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 CELERY="$(dirname "$PY")/celery"
 
-"$CELERY" -A config worker --loglevel=INFO --concurrency="${WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle &
+mkdir -p var
+# -B: the worker also runs beat (one per installation), which resends jobs recorded while the broker was down.
+"$CELERY" -A config worker -B --schedule var/celerybeat-schedule --loglevel=INFO \
+  --concurrency="${WORKER_CONCURRENCY:-2}" --without-gossip --without-mingle &
 worker=$!
 cleanup() {
   trap - INT TERM EXIT
