@@ -1,4 +1,4 @@
-"""Demo data for reconstruction (idempotent): a grid imaged in a past session with a simulated tilt series and a
+"""Demo data for reconstruction (idempotent): a grid imaged in the session running now with a simulated tilt series and a
 simulated focal series, both waiting to be accepted, and the pictures of the newcomer's guide.
 
 The series come from the engine's simulator (a thick cell with organelles of known absorption at 520 eV), so a
@@ -48,23 +48,25 @@ def _simulated(focal: bool):
     return series, zone_plate, planes
 
 
-def _past_session(ctx):
+def _running_session(ctx):
+    """A session on the demo proposal that started two hours ago: its grid is at the beamline and imaged."""
     proposal = Proposal.objects.filter(number="DEMO-2026-0042").first()
     if proposal is None:
         return None
-    start_day = timezone.localdate() - datetime.timedelta(days=6)
-    start = timezone.make_aware(datetime.datetime.combine(start_day, datetime.time(8)))
     session = BeamtimeSession.objects.filter(proposal=proposal, start__lt=timezone.now()).order_by("start").first()
     if session is not None:
         return session
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) - datetime.timedelta(hours=2)
+    end = start + datetime.timedelta(hours=24)
+    beamline = proposal.sessions.select_related("beamline").first()
     try:
         return beamtime_services.session_schedule(
-            beamline=ctx["beamtime_session"].beamline if ctx.get("beamtime_session") else proposal.sessions.first().beamline,
-            proposal=proposal, start=start, end=start + datetime.timedelta(hours=24), by=ctx.get("facility_staff") or ctx["admin"],
-            notes="Demo: a past session whose grid was imaged.",
+            beamline=beamline.beamline if beamline else ctx["beamtime_session"].beamline,
+            proposal=proposal, start=start, end=end, freeze_at=end, by=ctx["admin"],
+            notes="Demo: the session running now; its grid was imaged this morning.",
         )  # fmt: skip
-    except (DomainError, AttributeError) as error:
-        log.warning("reconstruction demo: no past session (%s)", getattr(error, "message", error))
+    except (DomainError, KeyError, AttributeError) as error:
+        log.warning("reconstruction demo: no session (%s)", getattr(error, "message", error))
         return None
 
 
@@ -80,9 +82,8 @@ def _shipped_grid(ctx, session):
         )
         if grid is None:
             return None
-        staff = ctx.get("facility_staff") or ctx["admin"]
         try:
-            beamtime_services.sample_sheet_add(session=session, grid=grid, by=staff)
+            beamtime_services.sample_sheet_add(session=session, grid=grid, by=ctx["admin"])
         except DomainError:
             try:
                 beamtime_services.sample_sheet_add(
@@ -137,7 +138,7 @@ def _guide_pictures(series) -> None:
 def load(ctx: dict) -> None:
     if ctx.get("lab") is None or ctx.get("admin") is None:
         return
-    session = _past_session(ctx)
+    session = _running_session(ctx)
     grid = _shipped_grid(ctx, session) if session is not None else None
     if grid is None:
         return

@@ -27,8 +27,11 @@ def to_uint8(image: np.ndarray, low: float | None = None, high: float | None = N
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
-def png_bytes(image: np.ndarray, *, max_side: int | None = None) -> bytes:
+def png_bytes(image: np.ndarray, *, max_side: int | None = None, min_side: int | None = None) -> bytes:
     picture = Image.fromarray(image)
+    if min_side and max(picture.size) < min_side:  # small volumes: whole-pixel enlargement, no blur
+        factor = -(-min_side // max(picture.size))
+        picture = picture.resize((picture.width * factor, picture.height * factor), Image.Resampling.NEAREST)
     if max_side and max(picture.size) > max_side:
         picture.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
