@@ -81,6 +81,7 @@ def reconstruct(
     circle: bool = False,
     backend: str = "auto",
     callback: Callable[[int], None] | None = None,
+    correct_wedge: bool | None = None,
     focal_planes_um: ArrayLike | None = None,
     pixel_size_um: float | None = None,
     **focus_options: Any,
@@ -115,6 +116,10 @@ def reconstruct(
         Progress: called with a number of slice-units done (total ``rows`` for WBP,
         ``rows * iterations`` for SIRT/CGLS; for a focal series ``rows`` for WBP and
         ``rows * (1 + iterations)`` for SIRT, which starts from the WBP).
+    correct_wedge : bool, optional
+        WBP only: restore the low frequencies a missing wedge takes, so uniform regions keep their
+        true absorption (default: on when the angles leave a missing wedge; see
+        :func:`reconstruction.engine.wbp.wedge_correction`).
     focal_planes_um, pixel_size_um, **focus_options
         For a 4-D focal series only, passed to
         :func:`reconstruction.engine.focus.reconstruct_focal_series`.
@@ -157,10 +162,12 @@ def reconstruct(
         backend=backend,
         callback=callback,
     )
+    if correct_wedge is not None and m != "wbp":
+        raise ValueError("correct_wedge applies to wbp only")
     if m == "wbp":
         if iterations is not None:
             raise ValueError("iterations apply to sirt and cgls, not wbp")
-        return wbp(p, angles, filter_name=filter_name, **common)
+        return wbp(p, angles, filter_name=filter_name, correct_wedge=correct_wedge, **common)
     if m == "sirt":
         return sirt(
             p,
