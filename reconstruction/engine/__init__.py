@@ -29,6 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from reconstruction.engine.align import Alignment, align, apply_shifts
 from reconstruction.engine.iterative import CGLS_DEFAULTS, SIRT_DEFAULTS, cgls, sirt
+from reconstruction.engine.mbir import MBIR_DEFAULTS, mbir
 from reconstruction.engine.prepare import (
     absorbance,
     bin_projections,
@@ -43,7 +44,9 @@ from reconstruction.engine.wbp import FILTERS, wbp
 __all__ = [
     "CGLS_DEFAULTS",
     "FILTERS",
+    "MBIR_DEFAULTS",
     "METHODS",
+    "METHOD_INFO",
     "SIRT_DEFAULTS",
     "Alignment",
     "absorbance",
@@ -54,14 +57,64 @@ __all__ = [
     "cgls",
     "crop",
     "forward_project",
+    "mbir",
     "normalize",
     "reconstruct",
     "remove_outliers",
     "sirt",
+    "value_note",
     "wbp",
 ]
 
-METHODS = ("wbp", "sirt", "cgls")
+METHODS = ("wbp", "sirt", "cgls", "mbir")
+
+#: One sentence per method for forms and the command line, and what its values are.
+METHOD_INFO = {
+    "wbp": {
+        "label": "Weighted back-projection",
+        "help": "Seconds, not minutes: the quick look at a fresh series (noisy on low-dose data).",
+        "absolute": True,
+    },
+    "sirt": {
+        "label": "SIRT (ordered subsets, non-negative)",
+        "help": "Cleaner than WBP on a missing wedge; its iteration count adapts to the data's noise.",
+        "absolute": True,
+    },
+    "cgls": {
+        "label": "CGLS (conjugate gradients)",
+        "help": "Least squares without constraints; sharp on clean data, stop early on noisy data.",
+        "absolute": True,
+    },
+    "mbir": {
+        "label": "Regularised (model-based, edge-preserving)",
+        "help": "The final volume: noise-weighted, edge-preserving prior, non-negative; a few times WBP's time.",
+        "absolute": True,
+    },
+}
+
+
+def value_note(method: str, angles: ArrayLike, *, correct_wedge: bool | None = None) -> dict[str, Any]:
+    """What a volume's values are, for its metadata: ``{"absolute": bool, "note": str}``.
+
+    Every method gives the true linear absorption of uniform regions (within 5% on ±60–65° data,
+    tested) except WBP with the missing-wedge correction switched off on a limited-range series.
+    """
+    from reconstruction.engine.wbp import has_missing_wedge
+
+    m = str(method).lower()
+    if m not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    wedge = has_missing_wedge(check_angles(angles))
+    if m == "wbp" and wedge and correct_wedge is False:
+        return {
+            "absolute": False,
+            "note": "values are not absolute: WBP without the missing-wedge correction leaves "
+            "uniform regions 15–25% off their true absorption on a limited tilt range",
+        }
+    note = "linear absorption per voxel length (divide by the voxel size in µm for µm⁻¹)"
+    if wedge:
+        note += "; uniform regions within 5% of their true absorption despite the missing wedge"
+    return {"absolute": True, "note": note}
 
 
 def reconstruct(
@@ -81,6 +134,9 @@ def reconstruct(
     circle: bool = False,
     backend: str = "auto",
     callback: Callable[[int], None] | None = None,
+    correct_wedge: bool | None = None,
+    strength: float | None = None,
+    photons: float | None = None,
     focal_planes_um: ArrayLike | None = None,
     pixel_size_um: float | None = None,
     **focus_options: Any,
@@ -93,8 +149,9 @@ def reconstruct(
         Absorbance (−ln I/I0). A 4-D focal series goes to the focal-series reconstruction.
     angles : array_like, shape (tilts,)
         Tilt angles in degrees, strictly monotonic, no duplicates.
-    method : {"wbp", "sirt", "cgls"}
-        Weighted back-projection, SIRT (ordered subsets, non-negative by default) or CGLS.
+    method : {"wbp", "sirt", "cgls", "mbir"}
+        Weighted back-projection, SIRT (ordered subsets, non-negative by default), CGLS, or the
+        regularised model-based method (:func:`reconstruction.engine.mbir.mbir`).
     iterations : int, optional
         Iterations of SIRT/CGLS (defaults: :data:`SIRT_DEFAULTS`, :data:`CGLS_DEFAULTS`).
     thickness : int, optional
@@ -113,8 +170,16 @@ def reconstruct(
         Projector kernels.
     callback : callable, optional
         Progress: called with a number of slice-units done (total ``rows`` for WBP,
-        ``rows * iterations`` for SIRT/CGLS; for a focal series ``rows`` for WBP and
+        ``rows * iterations`` for SIRT/CGLS, ``rows * (iterations + 1)`` for mbir; for a focal series ``rows`` for WBP and
         ``rows * (1 + iterations)`` for SIRT, which starts from the WBP).
+    correct_wedge : bool, optional
+        WBP only: restore the low frequencies a missing wedge takes, so uniform regions keep their
+        true absorption (default: on when the angles leave a missing wedge; see
+        :func:`reconstruction.engine.wbp.wedge_correction`).
+    strength : float, optional
+        mbir only: multiplies the data-driven regularisation weight (default 1; larger = smoother).
+    photons : float, optional
+        mbir only: incident photons per pixel, when known from the flats (Poisson weighting).
     focal_planes_um, pixel_size_um, **focus_options
         For a 4-D focal series only, passed to
         :func:`reconstruction.engine.focus.reconstruct_focal_series`.
@@ -157,10 +222,14 @@ def reconstruct(
         backend=backend,
         callback=callback,
     )
+    if m != "mbir" and (strength is not None or photons is not None):
+        raise ValueError("strength and photons apply to mbir only")
+    if correct_wedge is not None and m != "wbp":
+        raise ValueError("correct_wedge applies to wbp only")
     if m == "wbp":
         if iterations is not None:
             raise ValueError("iterations apply to sirt and cgls, not wbp")
-        return wbp(p, angles, filter_name=filter_name, **common)
+        return wbp(p, angles, filter_name=filter_name, correct_wedge=correct_wedge, **common)
     if m == "sirt":
         return sirt(
             p,
@@ -170,6 +239,16 @@ def reconstruct(
             nonnegative=nonnegative,
             relaxation=relaxation,
             ray_iterations=ray_iterations,
+            **common,
+        )
+    if m == "mbir":
+        return mbir(
+            p,
+            angles,
+            iterations=iterations,
+            strength=strength,
+            photons=photons,
+            subsets=subsets,
             **common,
         )
     return cgls(p, angles, iterations=iterations, **common)

@@ -36,7 +36,17 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
 
         iters = 1 if args.method == "wbp" else 1 + (args.iterations or FOCAL_DEFAULTS["sirt_iterations"])
     else:
-        iters = 1 if args.method == "wbp" else (args.iterations or (20 if args.method == "cgls" else 50))
+        from reconstruction.engine import MBIR_DEFAULTS
+        from reconstruction.engine.noise import sirt_iterations_for
+
+        if args.method == "wbp":
+            iters = 1
+        elif args.method == "mbir":
+            iters = 1 + (args.iterations or MBIR_DEFAULTS["iterations"])
+        elif args.method == "sirt":
+            iters = args.iterations or sirt_iterations_for(proj)
+        else:
+            iters = args.iterations or 20
     total = rows * iters
     bar = None
     if not args.quiet:
@@ -54,6 +64,8 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
             slab_size=args.slab_size,
             axis_offset=args.axis_offset,
             **({"filter_name": args.filter} if args.method == "wbp" and proj.ndim == 3 else {}),
+            **({"strength": args.strength} if args.strength is not None else {}),
+            **({"photons": args.photons} if args.photons is not None else {}),
             **({"callback": bar.update} if bar is not None else {}),
             **extra,
         )
@@ -121,8 +133,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("series", help="tilt series: .mrc/.st/.ali, .tif/.tiff or .h5/.nxs (NXtomo)")
     rp.add_argument("--angles", help="IMOD .tlt file (default: SERIES with suffix .tlt)")
-    rp.add_argument("--method", choices=["wbp", "sirt", "cgls"], default="wbp")
-    rp.add_argument("--iterations", type=int, default=None, help="SIRT/CGLS iterations")
+    from reconstruction.engine import METHOD_INFO, METHODS
+
+    rp.add_argument(
+        "--method",
+        choices=METHODS,
+        default="wbp",
+        help="; ".join(f"{m}: {METHOD_INFO[m]['help']}" for m in METHODS),
+    )
+    rp.add_argument("--iterations", type=int, default=None, help="SIRT/CGLS/mbir iterations")
+    rp.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="mbir: multiplies the data-driven regularisation weight (default 1; larger = smoother)",
+    )
+    rp.add_argument(
+        "--photons", type=float, default=None, help="mbir: incident photons per pixel, when known (Poisson weights)"
+    )
     rp.add_argument("--filter", default="ram-lak", help="WBP filter: ram-lak, shepp-logan, cosine, hamming, hann")
     rp.add_argument("--thickness", type=int, default=None, help="volume thickness (voxels)")
     rp.add_argument("--slab-size", type=int, default=None, help="slices per slab")

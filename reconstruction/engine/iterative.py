@@ -9,7 +9,8 @@ weights). With one subset this is classic SIRT; with several (interleaved tilts)
 for the same cost per iteration (one forward and one back projection of all tilts) converges about
 as many times faster as there are subsets.
 
-Defaults (chosen by measurement, see docs/engine.md): 50 iterations, 4 ordered subsets,
+Defaults (chosen by measurement, see docs/engine.md): 50 iterations on quiet data and fewer on
+noisy data (:func:`reconstruction.engine.noise.sirt_iterations_for`), 4 ordered subsets,
 non-negativity on, λ = 1, the last 15 iterations with the ray-driven forward projector
 (:data:`SIRT_DEFAULTS`).
 
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from reconstruction.engine.noise import sirt_iterations_for
 from reconstruction.engine.projectors import (
     HAVE_NUMBA,
     _use_numba,
@@ -125,7 +127,9 @@ def sirt(
     angles : array_like, shape (tilts,)
         Tilt angles in degrees, strictly monotonic.
     iterations, subsets, nonnegative, relaxation, ray_iterations : optional
-        See :class:`IterativeOptions`; ``None`` takes :data:`SIRT_DEFAULTS`.
+        See :class:`IterativeOptions`; ``None`` takes :data:`SIRT_DEFAULTS`, except the
+        iterations: by default noise aware (:func:`reconstruction.engine.noise.sirt_iterations_for`:
+        50 on quiet data, fewer on noisy data, where the count is the regulariser).
     thickness : int, optional
         Volume thickness (default: the column count).
     slab_size : int, optional
@@ -147,7 +151,9 @@ def sirt(
     ndarray, float32, shape (rows, thickness, columns)
     """
     d = SIRT_DEFAULTS
-    n_iter = _check_iterations(d.iterations if iterations is None else iterations)
+    if iterations is None:
+        iterations = sirt_iterations_for(check_series(projections, angles)[0], maximum=d.iterations)
+    n_iter = _check_iterations(iterations)
     n_sub = d.subsets if subsets is None else int(subsets)
     if n_sub < 1:
         raise ValueError(f"subsets must be at least 1, got {subsets}")
