@@ -44,7 +44,9 @@ class FacilityViewSet(viewsets.ReadOnlyModelViewSet):
     """Synchrotron facilities (public reference data)."""
 
     serializer_class = FacilitySerializer
-    queryset = Facility.objects.prefetch_related("beamlines")
+    queryset = Facility.objects.prefetch_related("beamlines").order_by("name")
+    search_fields = ["name", "short_name", "city", "country"]
+    ordering_fields = ["name", "short_name", "country"]
 
 
 class BeamlineSerializer(serializers.ModelSerializer):
@@ -64,6 +66,8 @@ class BeamlineViewSet(viewsets.ReadOnlyModelViewSet):
 
     serializer_class = BeamlineSerializer
     filterset_fields = ["facility", "active"]
+    search_fields = ["name", "code", "description"]
+    ordering_fields = ["name", "code", "capacity"]
 
     def get_queryset(self):
         return selectors.beamline_list()
@@ -94,6 +98,8 @@ class ProposalViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ProposalSerializer
     filterset_fields = ["facility", "lab", "number"]
+    search_fields = ["number", "title", "principal_investigator"]
+    ordering_fields = ["number", "valid_from", "valid_until", "created_at"]
 
     def get_queryset(self):
         return selectors.proposal_list(user=self.request.user).prefetch_related("sessions")
@@ -215,6 +221,7 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
 
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
+    search_fields = ["proposal__number", "proposal__title", "notes"]
     ordering_fields = ["start", "end", "status"]
 
     def get_queryset(self):
@@ -290,6 +297,8 @@ class SampleSheetEntryViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelVi
 
     serializer_class = SampleSheetEntrySerializer
     filterset_fields = ["session", "grid", "gate_passed"]
+    search_fields = ["grid__barcode", "override_reason"]
+    ordering_fields = ["position", "added_at"]
 
     def get_queryset(self):
         return selectors.sample_sheet_entry_list(user=self.request.user)
@@ -326,6 +335,8 @@ class QualityPolicyViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSe
 
     serializer_class = QualityPolicySerializer
     filterset_fields = ["beamline"]
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "updated_at"]
 
     def get_queryset(self):
         return selectors.quality_policy_list()
@@ -386,6 +397,8 @@ class ShipmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
 
     serializer_class = ShipmentSerializer
     filterset_fields = ["session", "lab", "status"]
+    search_fields = ["dewar", "courier", "tracking_number", "notes"]
+    ordering_fields = ["created_at", "shipped_at", "status"]
 
     def get_queryset(self):
         return selectors.shipment_list(user=self.request.user).prefetch_related("items__grid")

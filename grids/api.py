@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import django_filters
 from django.http import HttpResponse
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from grids import labels, selectors, services
-from grids.lifecycle import GridState
+from grids import filters, labels, selectors, services
 from grids.models import CellLine, Grid, GridLot, GridTransition, GridType, Seeding, StorageBox
 from lims.api import LabField, ScopedRelatedField
 from lims.ranges import range_api_field
@@ -30,6 +28,8 @@ class GridTypeViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = GridType.objects.all()
     serializer_class = GridTypeSerializer
     filterset_fields = ["material", "vendor"]
+    search_fields = ["name", "vendor", "material"]
+    ordering_fields = ["name", "vendor", "mesh"]
 
 
 class GridLotSerializer(serializers.ModelSerializer):
@@ -55,7 +55,9 @@ class RegisterGridsSerializer(serializers.Serializer):
 
 class GridLotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = GridLotSerializer
-    filterset_fields = ["lab", "grid_type", "lot_number"]
+    filterset_class = filters.GridLotFilter
+    search_fields = ["lot_number", "vendor", "notes"]
+    ordering_fields = ["created_at", "received_on", "expires_on", "lot_number", "quantity_left"]
 
     def get_queryset(self):
         return selectors.grid_lot_list(user=self.request.user)
@@ -74,19 +76,6 @@ class GridLotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(
             GridSerializer(grids, many=True, context={"request": request}).data, status=status.HTTP_201_CREATED
         )
-
-
-class GridFilter(django_filters.FilterSet):
-    barcode = django_filters.CharFilter(lookup_expr="iexact")
-    barcode_contains = django_filters.CharFilter(field_name="barcode", lookup_expr="icontains")
-    grid_type = django_filters.NumberFilter(field_name="lot__grid_type")
-    registered_after = django_filters.DateFilter(field_name="registered_at", lookup_expr="date__gte")
-    registered_before = django_filters.DateFilter(field_name="registered_at", lookup_expr="date__lte")
-    state = django_filters.MultipleChoiceFilter(choices=GridState.choices)
-
-    class Meta:
-        model = Grid
-        fields = ["state", "barcode", "lab", "lot", "box"]
 
 
 class GridSerializer(serializers.ModelSerializer):
@@ -152,8 +141,9 @@ class MoveSerializer(serializers.Serializer):
 class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Grids of the user's labs; state changes only through the actions, which go through the lifecycle."""
 
-    filterset_class = GridFilter
-    ordering_fields = ["registered_at", "barcode", "state"]
+    filterset_class = filters.GridFilter
+    search_fields = ["barcode", "notes", "lot__lot_number"]
+    ordering_fields = ["registered_at", "updated_at", "barcode", "state"]
 
     def get_queryset(self):
         qs = selectors.grid_list(user=self.request.user)
@@ -235,7 +225,9 @@ class StorageBoxSerializer(serializers.ModelSerializer):
 
 class StorageBoxViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = StorageBoxSerializer
-    filterset_fields = ["lab"]
+    filterset_class = filters.StorageBoxFilter
+    search_fields = ["name", "barcode", "location"]
+    ordering_fields = ["name", "barcode", "capacity"]
 
     def get_queryset(self):
         return selectors.storage_box_list(user=self.request.user)
@@ -260,7 +252,9 @@ class CellLineSerializer(serializers.ModelSerializer):
 
 class CellLineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = CellLineSerializer
-    filterset_fields = ["lab", "organism", "biosafety_level"]
+    filterset_class = filters.CellLineFilter
+    search_fields = ["name", "organism", "source"]
+    ordering_fields = ["name", "organism", "biosafety_level"]
 
     def get_queryset(self):
         return selectors.cell_line_list(user=self.request.user)
@@ -296,7 +290,9 @@ class SeedingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Seedings; creating one moves every listed grid registered → seeded (409 if one cannot move)."""
 
     serializer_class = SeedingSerializer
-    filterset_fields = ["lab", "cell_line"]
+    filterset_class = filters.SeedingFilter
+    search_fields = ["cell_line__name", "medium", "treatments", "notes"]
+    ordering_fields = ["seeded_at", "created_at"]
 
     def get_queryset(self):
         return selectors.seeding_list(user=self.request.user)

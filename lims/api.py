@@ -61,6 +61,8 @@ class LabViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
 
     serializer_class = LabSerializer
     filterset_fields = ["code"]
+    search_fields = ["name", "code", "institution"]
+    ordering_fields = ["name", "code", "created_at"]
 
     def get_queryset(self):
         return selectors.lab_list(user=self.request.user)

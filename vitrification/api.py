@@ -6,7 +6,6 @@ is looked up inside the user's labs only, so another lab's grid or instrument re
 
 from __future__ import annotations
 
-import django_filters
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -17,6 +16,7 @@ from lims import permissions
 from lims.api import LabField, ScopedRelatedField
 from lims.ranges import range_api_field
 from vitrification import selectors, services
+from vitrification.filters import HPFRunFilter, InstrumentFilter, PlungeRunFilter
 from vitrification.models import (
     BlotSide,
     Cryogen,
@@ -48,17 +48,12 @@ class InstrumentSerializer(serializers.ModelSerializer):
         validators: list = []  # the service checks the unique name with a message that says what clashes
 
 
-class InstrumentFilter(django_filters.FilterSet):
-    class Meta:
-        model = Instrument
-        fields = ["lab", "kind", "model", "active"]
-
-
 class InstrumentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Plunge freezers and high-pressure freezers of the user's labs."""
 
     serializer_class = InstrumentSerializer
     filterset_class = InstrumentFilter
+    search_fields = ["name", "serial_number", "location", "notes"]
     ordering_fields = ["name", "created_at"]
 
     def get_queryset(self):
@@ -186,28 +181,10 @@ class HPFRunSerializer(RunSerializer):
         read_only_fields = ["created_at"]
 
 
-class RunFilter(django_filters.FilterSet):
-    grid = django_filters.NumberFilter(field_name="outcomes__grid")
-    barcode = django_filters.CharFilter(field_name="outcomes__grid__barcode", lookup_expr="iexact")
-    performed_after = django_filters.DateFilter(field_name="performed_at", lookup_expr="date__gte")
-    performed_before = django_filters.DateFilter(field_name="performed_at", lookup_expr="date__lte")
-
-
-class PlungeRunFilter(RunFilter):
-    class Meta:
-        model = PlungeRun
-        fields = ["lab", "instrument", "operator", "cryogen", "blot_side"]
-
-
-class HPFRunFilter(RunFilter):
-    class Meta:
-        model = HPFRun
-        fields = ["lab", "instrument", "operator"]
-
-
 class _RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     record = None  # the service
     list_selector = None
+    search_fields = ["instrument__name", "notes", "outcomes__grid__barcode"]
     ordering_fields = ["performed_at", "created_at"]
 
     def get_queryset(self):
