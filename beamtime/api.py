@@ -6,7 +6,8 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -272,7 +273,25 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
         entry = selectors.sheet_entries(session=session).get(pk=entry.pk)
         return Response(SampleSheetEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str, enum=["json", "csv"])], responses={200: None})
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=["json", "csv"])],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR},
+        examples=[
+            OpenApiExample(
+                "Targets of a session",
+                media_type="application/json",
+                response_only=True,
+                value={
+                    "session": 12,
+                    "beamline": "HZB U41 TXM",
+                    "proposal": "P-2026-041",
+                    "start": "2026-05-04T08:00:00+02:00",
+                    "end": "2026-05-05T08:00:00+02:00",
+                    "targets": [{"grid": "G-DEMO-000123", "square": "C4", "x": 512.0, "y": 300.5, "priority": 1}],
+                },
+            )  # fmt: skip
+        ],
+    )
     @action(detail=True, methods=["get"])
     def targets(self, request, pk=None):
         """The target list of every grid on the sheet: ?kind=json (default) or csv."""
@@ -420,7 +439,10 @@ class ShipmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                                      reason=data["reason"], tracking_number=data.get("tracking_number"))  # fmt: skip
         return Response(ShipmentSerializer(self.get_queryset().get(pk=shipment.pk), context={"request": request}).data)
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str, enum=["pdf", "csv"])], responses={200: None})
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=["pdf", "csv"])],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "text/csv"): OpenApiTypes.STR},
+    )
     @action(detail=True, methods=["get"])
     def manifest(self, request, pk=None):
         """The printable manifest: ?kind=pdf (default, with QR codes) or csv."""
@@ -440,15 +462,44 @@ def manifest_response(shipment, kind: str) -> HttpResponse:
     return response
 
 
+class GateRuleResultSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    label = serializers.CharField()
+    operator = serializers.CharField()
+    symbol = serializers.CharField()
+    threshold = serializers.FloatField()
+    value = serializers.JSONField(allow_null=True, help_text="The grid's value: a number, true/false, or null")
+    passed = serializers.BooleanField()
+    message = serializers.CharField()
+    value_text = serializers.CharField()
+    threshold_text = serializers.CharField()
+
+
+@extend_schema_serializer(many=False)  # the gate's "list" route answers one evaluation, not a list
+class GateEvaluationSerializer(serializers.Serializer):
+    """What `quality.Evaluation.as_dict()` answers (documents the gate's JSON)."""
+
+    grid_id = serializers.IntegerField()
+    grid_barcode = serializers.CharField()
+    beamline_id = serializers.IntegerField()
+    policy_id = serializers.IntegerField(allow_null=True)
+    policy_name = serializers.CharField()
+    passed = serializers.BooleanField()
+    rules = GateRuleResultSerializer(many=True)
+    failing_rules = GateRuleResultSerializer(many=True)
+
+
 class GateViewSet(viewsets.ViewSet):
     """GET /api/v1/grids/{id}/gate/?beamline=ID: the grid against that beamline's quality policy."""
+
+    serializer_class = GateEvaluationSerializer  # documents the answer (the schema reads it)
 
     @extend_schema(
         parameters=[
             OpenApiParameter("grid_pk", int, OpenApiParameter.PATH),
             OpenApiParameter("beamline", int, required=True),
         ],
-        responses={200: None},
+        responses={200: GateEvaluationSerializer},
     )
     def list(self, request, grid_pk=None):
         grid = grid_selectors.grid_get(user=request.user, pk=grid_pk)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 
 from config import views as home
 from lims import views
@@ -13,6 +14,8 @@ urlpatterns = [
     path("labs/<int:pk>/", views.lab_detail, name="lab-detail"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
     path("grids/", include("grids.urls")),
     path("vitrification/", include("vitrification.urls")),
     path("characterization/", include("characterization.urls")),
