@@ -162,6 +162,7 @@ STORAGES = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "lims.tokens.ApiTokenAuthentication",  # named, hashed, revocable, optionally read-only (issue 10)
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],

@@ -12,6 +12,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("labs/", views.lab_list, name="lab-list"),
     path("labs/<int:pk>/", views.lab_detail, name="lab-detail"),
+    path("account/tokens/", views.token_list, name="api-tokens"),
+    path("account/tokens/<int:pk>/revoke/", views.token_revoke, name="api-token-revoke"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

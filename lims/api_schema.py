@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import decimal
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.plumbing import (
     build_examples_list,
@@ -141,3 +142,17 @@ class AutoSchema(BaseAutoSchema):
         ):
             value = build_listed_example_value(value, self._get_paginator(), direction)
         return build_examples_list([OpenApiExample("Example", value=value)])
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Documents lims.tokens.ApiTokenAuthentication as HTTP bearer auth (Swagger UI's Authorize button)."""
+
+    target_class = "lims.tokens.ApiTokenAuthentication"
+    name = "apiToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A key from /account/tokens/: `Authorization: Bearer sxt_…`. A read-only token may only GET.",
+        }
