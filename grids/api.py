@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from grids import filters, labels, selectors, services
+from grids import filters, labels, provenance, selectors, services
 from grids.models import CellLine, Grid, GridLot, GridTransition, GridType, Seeding, StorageBox
 from lims.api import LabField, ScopedRelatedField
 from lims.ranges import range_api_field
@@ -192,6 +194,16 @@ class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
             grids=[grid], box=payload.validated_data["box"], slots=[slot] if slot else None, by=request.user
         )
         return Response(GridSerializer(self.get_queryset().get(pk=grid.pk), context={"request": request}).data)
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, examples=[provenance.EXAMPLE])
+    @action(detail=True, methods=["get"])
+    def provenance(self, request, pk=None):
+        """The grid's whole history as one JSON document: lot, storage, lifecycle, seedings, the vitrification
+        run and its parameters, checks with their metrics and targets, QC decisions, gate evaluations, sample
+        sheets with their sessions, and shipments; each record with who and when. Sections come from each app
+        (`grids.provenance.provenance_section_register`)."""
+        grid = self.get_object()
+        return Response(provenance.grid_provenance(grid=grid, request=request))
 
     @action(detail=True, methods=["get"])
     def label(self, request, pk=None):
