@@ -30,6 +30,7 @@ from beamtime.models import (
 )
 from grids import selectors as grid_selectors
 from grids.models import Grid
+from lims.csv_export import CSVExportMixin
 from lims.models import Lab
 
 
@@ -41,7 +42,7 @@ class FacilitySerializer(serializers.ModelSerializer):
         fields = ["id", "name", "short_name", "city", "country", "website", "beamlines"]
 
 
-class FacilityViewSet(viewsets.ReadOnlyModelViewSet):
+class FacilityViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     """Synchrotron facilities (public reference data)."""
 
     serializer_class = FacilitySerializer
@@ -62,7 +63,7 @@ class BeamlineSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class BeamlineViewSet(viewsets.ReadOnlyModelViewSet):
+class BeamlineViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     """Beamlines with their cryo-holder capacity (grids per session) and shift length (h)."""
 
     serializer_class = BeamlineSerializer
@@ -94,7 +95,7 @@ class ProposalSerializer(serializers.ModelSerializer):
         return sum(s.shifts for s in proposal.sessions.all() if s.status != SessionStatus.CANCELLED)
 
 
-class ProposalViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ProposalViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Proposals of the user's labs, and (facility staff) of their facilities."""
 
     serializer_class = ProposalSerializer
@@ -217,7 +218,7 @@ class SessionFilter(django_filters.FilterSet):
         fields = ["beamline", "lab", "proposal", "status"]
 
 
-class SessionViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SessionViewSet(CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Sessions of the user's labs and (facility staff) every session on their beamlines."""
 
     serializer_class = SessionSerializer
@@ -311,7 +312,7 @@ def _target_response(session, rows, kind: str) -> HttpResponse:
     return response
 
 
-class SampleSheetEntryViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
+class SampleSheetEntryViewSet(CSVExportMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """Entries of the sheets the user sees; DELETE takes a grid off its sheet (same freeze rules)."""
 
     serializer_class = SampleSheetEntrySerializer
@@ -349,7 +350,7 @@ class QualityPolicySerializer(serializers.ModelSerializer):
         read_only_fields = ["beamline", "updated_at"]
 
 
-class QualityPolicyViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class QualityPolicyViewSet(CSVExportMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Each beamline's gate; readable by everyone, editable (PUT/PATCH with all `rules`) by its facility staff."""
 
     serializer_class = QualityPolicySerializer
@@ -411,7 +412,7 @@ class ShipmentStatusSerializer(serializers.Serializer):
     tracking_number = serializers.CharField(required=False, allow_blank=True)
 
 
-class ShipmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ShipmentViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Dewars sent to sessions: prepared → shipped → received → returned."""
 
     serializer_class = ShipmentSerializer

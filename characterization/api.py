@@ -30,6 +30,7 @@ from characterization.models import (
 )
 from grids.models import Grid
 from lims.api import ScopedRelatedField
+from lims.csv_export import CSVExportMixin
 
 METRIC_KEYS = ("focus", "saturated_fraction", "coverage_fraction")
 ATLAS_METRIC_KEYS = ("squares_found", "intact_fraction", "contamination_spots", "broken_squares")
@@ -91,7 +92,11 @@ class TargetUpdateSerializer(serializers.Serializer):
 
 
 class TargetViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+    CSVExportMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.ReadOnlyModelViewSet,
 ):
     """Targets on images; with a calibrated image each reports its `square` and `offset_um` [dx, dy]."""
 
@@ -237,7 +242,9 @@ class CalibrateSerializer(serializers.Serializer):
     landmarks = LandmarkSerializer(many=True)
 
 
-class CheckImageViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class CheckImageViewSet(
+    CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Images of checks. Upload as multipart (`check`, `file`, optional `kind`, `modality`,
     `pixel_size_um`, `channel_names`, `objective`); metrics follow (`metrics_status`)."""
 
@@ -390,7 +397,7 @@ def _check_queryset(qs):
     )
 
 
-class CheckViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class CheckViewSet(CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Light-microscopy checks. A pre-vitrification check needs a seeded grid, a post-vitrification
     one a vitrified (or already decided) grid; otherwise 409."""
 
@@ -440,7 +447,7 @@ class QCDecisionSerializer(serializers.ModelSerializer):
         read_only_fields = ["lab", "grid", "decided_at"]
 
 
-class QCDecisionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class QCDecisionViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """QC decisions (kept forever; the newest per grid is in force). Creating one moves the grid."""
 
     serializer_class = QCDecisionSerializer

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from grids import filters, labels, provenance, selectors, services
 from grids.models import CellLine, Grid, GridLot, GridTransition, GridType, Seeding, StorageBox
 from lims.api import LabField, ScopedRelatedField
+from lims.csv_export import CSVExportMixin
 from lims.ranges import range_api_field
 
 
@@ -26,7 +27,7 @@ class GridTypeSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class GridTypeViewSet(viewsets.ReadOnlyModelViewSet):
+class GridTypeViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     queryset = GridType.objects.all()
     serializer_class = GridTypeSerializer
     filterset_fields = ["material", "vendor"]
@@ -55,7 +56,7 @@ class RegisterGridsSerializer(serializers.Serializer):
     box = ScopedRelatedField(queryset=StorageBox.objects.all(), required=False, allow_null=True)
 
 
-class GridLotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class GridLotViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = GridLotSerializer
     filterset_class = filters.GridLotFilter
     search_fields = ["lot_number", "vendor", "notes"]
@@ -140,7 +141,7 @@ class MoveSerializer(serializers.Serializer):
     slot = serializers.IntegerField(min_value=1, required=False)
 
 
-class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class GridViewSet(CSVExportMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Grids of the user's labs; state changes only through the actions, which go through the lifecycle."""
 
     filterset_class = filters.GridFilter
@@ -235,7 +236,7 @@ class StorageBoxSerializer(serializers.ModelSerializer):
         validators: list = []
 
 
-class StorageBoxViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class StorageBoxViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = StorageBoxSerializer
     filterset_class = filters.StorageBoxFilter
     search_fields = ["name", "barcode", "location"]
@@ -262,7 +263,7 @@ class CellLineSerializer(serializers.ModelSerializer):
         validators: list = []
 
 
-class CellLineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class CellLineViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = CellLineSerializer
     filterset_class = filters.CellLineFilter
     search_fields = ["name", "organism", "source"]
@@ -298,7 +299,7 @@ class SeedingSerializer(serializers.ModelSerializer):
         read_only_fields = ["lab", "created_at"]
 
 
-class SeedingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SeedingViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Seedings; creating one moves every listed grid registered → seeded (409 if one cannot move)."""
 
     serializer_class = SeedingSerializer

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from lims import permissions, selectors, services
+from lims.csv_export import CSVExportMixin
 from lims.models import Lab, Membership, Role
 
 
@@ -56,7 +57,9 @@ class LabSerializer(serializers.ModelSerializer):
         return permissions.lab_roles(self.context["request"].user).get(lab.pk)
 
 
-class LabViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class LabViewSet(
+    CSVExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     """Labs the user belongs to. Creating a lab makes its creator the lab admin."""
 
     serializer_class = LabSerializer

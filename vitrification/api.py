@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from grids.models import Grid
 from lims import permissions
 from lims.api import LabField, ScopedRelatedField
+from lims.csv_export import CSVExportMixin
 from lims.ranges import range_api_field
 from vitrification import selectors, services
 from vitrification.filters import HPFRunFilter, InstrumentFilter, PlungeRunFilter
@@ -48,7 +49,7 @@ class InstrumentSerializer(serializers.ModelSerializer):
         validators: list = []  # the service checks the unique name with a message that says what clashes
 
 
-class InstrumentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class InstrumentViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Plunge freezers and high-pressure freezers of the user's labs."""
 
     serializer_class = InstrumentSerializer
@@ -181,7 +182,7 @@ class HPFRunSerializer(RunSerializer):
         read_only_fields = ["created_at"]
 
 
-class _RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class _RunViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     record = None  # the service
     list_selector = None
     search_fields = ["instrument__name", "notes", "outcomes__grid__barcode"]
