@@ -1,8 +1,9 @@
+from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from lims import permissions, selectors, services, tokens
+from lims import imports, permissions, selectors, services, tokens
 from lims.errors import DomainError
 from lims.forms import ApiTokenForm, MemberAddForm, show_domain_error
 from lims.models import Role
@@ -57,3 +58,36 @@ def token_revoke(request, pk: int):
     tokens.api_token_revoke(token=token, by=request.user)
     messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
     return redirect("api-tokens")
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(help_text="A .csv (UTF-8) or .xlsx file with the template's columns")
+
+
+def import_list(request):
+    return render(request, "lims/import_list.html", {"kinds": imports.import_kinds()})
+
+
+def import_run(request, slug: str):
+    """Upload a file: “Check” is a dry run that lists every problem by row and column; “Import” applies
+    every row or none."""
+    kind = imports.import_kind_get(slug)
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    report = None
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            report = imports.run_import(
+                kind=kind, name=upload.name, content=upload.read(), by=request.user,
+                dry_run=request.POST.get("action") != "import",
+            )  # fmt: skip
+        except DomainError as error:
+            show_domain_error(form, error)
+        if report and report.applied:
+            messages.success(request, f"Imported {report.rows} row(s): " + " ".join(report.done[:5]))
+    return render(request, "lims/import_run.html", {"kind": kind, "form": form, "report": report})
+
+
+def import_template(request, slug: str, ext: str):
+    kind = imports.import_kind_get(slug)
+    return imports.template_response(kind, ext)
