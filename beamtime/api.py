@@ -6,7 +6,8 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -29,6 +30,7 @@ from beamtime.models import (
 )
 from grids import selectors as grid_selectors
 from grids.models import Grid
+from lims.csv_export import CSVExportMixin
 from lims.models import Lab
 
 
@@ -40,11 +42,13 @@ class FacilitySerializer(serializers.ModelSerializer):
         fields = ["id", "name", "short_name", "city", "country", "website", "beamlines"]
 
 
-class FacilityViewSet(viewsets.ReadOnlyModelViewSet):
+class FacilityViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     """Synchrotron facilities (public reference data)."""
 
     serializer_class = FacilitySerializer
-    queryset = Facility.objects.prefetch_related("beamlines")
+    queryset = Facility.objects.prefetch_related("beamlines").order_by("name")
+    search_fields = ["name", "short_name", "city", "country"]
+    ordering_fields = ["name", "short_name", "country"]
 
 
 class BeamlineSerializer(serializers.ModelSerializer):
@@ -59,11 +63,13 @@ class BeamlineSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class BeamlineViewSet(viewsets.ReadOnlyModelViewSet):
+class BeamlineViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     """Beamlines with their cryo-holder capacity (grids per session) and shift length (h)."""
 
     serializer_class = BeamlineSerializer
     filterset_fields = ["facility", "active"]
+    search_fields = ["name", "code", "description"]
+    ordering_fields = ["name", "code", "capacity"]
 
     def get_queryset(self):
         return selectors.beamline_list()
@@ -89,11 +95,13 @@ class ProposalSerializer(serializers.ModelSerializer):
         return sum(s.shifts for s in proposal.sessions.all() if s.status != SessionStatus.CANCELLED)
 
 
-class ProposalViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ProposalViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Proposals of the user's labs, and (facility staff) of their facilities."""
 
     serializer_class = ProposalSerializer
     filterset_fields = ["facility", "lab", "number"]
+    search_fields = ["number", "title", "principal_investigator"]
+    ordering_fields = ["number", "valid_from", "valid_until", "created_at"]
 
     def get_queryset(self):
         return selectors.proposal_list(user=self.request.user).prefetch_related("sessions")
@@ -210,11 +218,12 @@ class SessionFilter(django_filters.FilterSet):
         fields = ["beamline", "lab", "proposal", "status"]
 
 
-class SessionViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SessionViewSet(CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Sessions of the user's labs and (facility staff) every session on their beamlines."""
 
     serializer_class = SessionSerializer
     filterset_class = SessionFilter
+    search_fields = ["proposal__number", "proposal__title", "notes"]
     ordering_fields = ["start", "end", "status"]
 
     def get_queryset(self):
@@ -265,7 +274,25 @@ class SessionViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.
         entry = selectors.sheet_entries(session=session).get(pk=entry.pk)
         return Response(SampleSheetEntrySerializer(entry).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str, enum=["json", "csv"])], responses={200: None})
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=["json", "csv"])],
+        responses={(200, "application/json"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR},
+        examples=[
+            OpenApiExample(
+                "Targets of a session",
+                media_type="application/json",
+                response_only=True,
+                value={
+                    "session": 12,
+                    "beamline": "HZB U41 TXM",
+                    "proposal": "P-2026-041",
+                    "start": "2026-05-04T08:00:00+02:00",
+                    "end": "2026-05-05T08:00:00+02:00",
+                    "targets": [{"grid": "G-DEMO-000123", "square": "C4", "x": 512.0, "y": 300.5, "priority": 1}],
+                },
+            )  # fmt: skip
+        ],
+    )
     @action(detail=True, methods=["get"])
     def targets(self, request, pk=None):
         """The target list of every grid on the sheet: ?kind=json (default) or csv."""
@@ -285,11 +312,13 @@ def _target_response(session, rows, kind: str) -> HttpResponse:
     return response
 
 
-class SampleSheetEntryViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
+class SampleSheetEntryViewSet(CSVExportMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet):
     """Entries of the sheets the user sees; DELETE takes a grid off its sheet (same freeze rules)."""
 
     serializer_class = SampleSheetEntrySerializer
     filterset_fields = ["session", "grid", "gate_passed"]
+    search_fields = ["grid__barcode", "override_reason"]
+    ordering_fields = ["position", "added_at"]
 
     def get_queryset(self):
         return selectors.sample_sheet_entry_list(user=self.request.user)
@@ -321,11 +350,13 @@ class QualityPolicySerializer(serializers.ModelSerializer):
         read_only_fields = ["beamline", "updated_at"]
 
 
-class QualityPolicyViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class QualityPolicyViewSet(CSVExportMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Each beamline's gate; readable by everyone, editable (PUT/PATCH with all `rules`) by its facility staff."""
 
     serializer_class = QualityPolicySerializer
     filterset_fields = ["beamline"]
+    search_fields = ["name", "description"]
+    ordering_fields = ["name", "updated_at"]
 
     def get_queryset(self):
         return selectors.quality_policy_list()
@@ -381,11 +412,13 @@ class ShipmentStatusSerializer(serializers.Serializer):
     tracking_number = serializers.CharField(required=False, allow_blank=True)
 
 
-class ShipmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ShipmentViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Dewars sent to sessions: prepared → shipped → received → returned."""
 
     serializer_class = ShipmentSerializer
     filterset_fields = ["session", "lab", "status"]
+    search_fields = ["dewar", "courier", "tracking_number", "notes"]
+    ordering_fields = ["created_at", "shipped_at", "status"]
 
     def get_queryset(self):
         return selectors.shipment_list(user=self.request.user).prefetch_related("items__grid")
@@ -407,7 +440,10 @@ class ShipmentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                                      reason=data["reason"], tracking_number=data.get("tracking_number"))  # fmt: skip
         return Response(ShipmentSerializer(self.get_queryset().get(pk=shipment.pk), context={"request": request}).data)
 
-    @extend_schema(parameters=[OpenApiParameter("kind", str, enum=["pdf", "csv"])], responses={200: None})
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=["pdf", "csv"])],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, (200, "text/csv"): OpenApiTypes.STR},
+    )
     @action(detail=True, methods=["get"])
     def manifest(self, request, pk=None):
         """The printable manifest: ?kind=pdf (default, with QR codes) or csv."""
@@ -427,15 +463,44 @@ def manifest_response(shipment, kind: str) -> HttpResponse:
     return response
 
 
+class GateRuleResultSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    label = serializers.CharField()
+    operator = serializers.CharField()
+    symbol = serializers.CharField()
+    threshold = serializers.FloatField()
+    value = serializers.JSONField(allow_null=True, help_text="The grid's value: a number, true/false, or null")
+    passed = serializers.BooleanField()
+    message = serializers.CharField()
+    value_text = serializers.CharField()
+    threshold_text = serializers.CharField()
+
+
+@extend_schema_serializer(many=False)  # the gate's "list" route answers one evaluation, not a list
+class GateEvaluationSerializer(serializers.Serializer):
+    """What `quality.Evaluation.as_dict()` answers (documents the gate's JSON)."""
+
+    grid_id = serializers.IntegerField()
+    grid_barcode = serializers.CharField()
+    beamline_id = serializers.IntegerField()
+    policy_id = serializers.IntegerField(allow_null=True)
+    policy_name = serializers.CharField()
+    passed = serializers.BooleanField()
+    rules = GateRuleResultSerializer(many=True)
+    failing_rules = GateRuleResultSerializer(many=True)
+
+
 class GateViewSet(viewsets.ViewSet):
     """GET /api/v1/grids/{id}/gate/?beamline=ID: the grid against that beamline's quality policy."""
+
+    serializer_class = GateEvaluationSerializer  # documents the answer (the schema reads it)
 
     @extend_schema(
         parameters=[
             OpenApiParameter("grid_pk", int, OpenApiParameter.PATH),
             OpenApiParameter("beamline", int, required=True),
         ],
-        responses={200: None},
+        responses={200: GateEvaluationSerializer},
     )
     def list(self, request, grid_pk=None):
         grid = grid_selectors.grid_get(user=request.user, pk=grid_pk)

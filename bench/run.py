@@ -22,6 +22,7 @@ SECTIONS: list[str] = [
     "bench.focus",
     "bench.characterization",
     "bench.reconstruction",
+    "bench.api",
 ]
 
 MARK = "<!-- section: {} -->"

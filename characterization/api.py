@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 
-import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch
 from django.urls import reverse
@@ -18,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from characterization import files, selectors, services
+from characterization.filters import CheckFilter, CheckImageFilter, QCDecisionFilter, TargetFilter
 from characterization.models import (
     Check,
     CheckImage,
@@ -30,6 +30,7 @@ from characterization.models import (
 )
 from grids.models import Grid
 from lims.api import ScopedRelatedField
+from lims.csv_export import CSVExportMixin
 
 METRIC_KEYS = ("focus", "saturated_fraction", "coverage_fraction")
 ATLAS_METRIC_KEYS = ("squares_found", "intact_fraction", "contamination_spots", "broken_squares")
@@ -90,22 +91,19 @@ class TargetUpdateSerializer(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True)
 
 
-class TargetFilter(django_filters.FilterSet):
-    check = django_filters.NumberFilter(field_name="image__lm_check")
-    grid = django_filters.NumberFilter(field_name="image__lm_check__grid")
-
-    class Meta:
-        model = Target
-        fields = ["image", "check", "grid", "priority"]
-
-
 class TargetViewSet(
-    mixins.CreateModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSet
+    CSVExportMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.ReadOnlyModelViewSet,
 ):
     """Targets on images; with a calibrated image each reports its `square` and `offset_um` [dx, dy]."""
 
     serializer_class = TargetSerializer
     filterset_class = TargetFilter
+    search_fields = ["label", "notes"]
+    ordering_fields = ["priority", "created_at", "label"]
 
     def get_queryset(self):
         return selectors.target_list(user=self.request.user)
@@ -244,21 +242,16 @@ class CalibrateSerializer(serializers.Serializer):
     landmarks = LandmarkSerializer(many=True)
 
 
-class CheckImageFilter(django_filters.FilterSet):
-    check = django_filters.NumberFilter(field_name="lm_check")
-    grid = django_filters.NumberFilter(field_name="lm_check__grid")
-
-    class Meta:
-        model = CheckImage
-        fields = ["check", "grid", "kind", "metrics_status"]
-
-
-class CheckImageViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class CheckImageViewSet(
+    CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet
+):
     """Images of checks. Upload as multipart (`check`, `file`, optional `kind`, `modality`,
     `pixel_size_um`, `channel_names`, `objective`); metrics follow (`metrics_status`)."""
 
     serializer_class = CheckImageSerializer
     filterset_class = CheckImageFilter
+    search_fields = ["original_name", "objective"]
+    ordering_fields = ["uploaded_at", "original_name"]
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
 
     def get_queryset(self):
@@ -397,12 +390,6 @@ class CheckUpdateSerializer(serializers.ModelSerializer):
         extra_kwargs = {f: {"required": False} for f in fields}
 
 
-class CheckFilter(django_filters.FilterSet):
-    class Meta:
-        model = Check
-        fields = ["grid", "stage", "lab"]
-
-
 def _check_queryset(qs):
     return qs.prefetch_related(
         Prefetch("images", queryset=CheckImage.objects.annotate(n=Count("targets")).prefetch_related("targets")),
@@ -410,12 +397,13 @@ def _check_queryset(qs):
     )
 
 
-class CheckViewSet(mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class CheckViewSet(CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Light-microscopy checks. A pre-vitrification check needs a seeded grid, a post-vitrification
     one a vitrified (or already decided) grid; otherwise 409."""
 
     serializer_class = CheckSerializer
     filterset_class = CheckFilter
+    search_fields = ["grid__barcode", "microscope", "notes"]
     ordering_fields = ["checked_at", "created_at"]
 
     def get_queryset(self):
@@ -459,11 +447,13 @@ class QCDecisionSerializer(serializers.ModelSerializer):
         read_only_fields = ["lab", "grid", "decided_at"]
 
 
-class QCDecisionViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class QCDecisionViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """QC decisions (kept forever; the newest per grid is in force). Creating one moves the grid."""
 
     serializer_class = QCDecisionSerializer
-    filterset_fields = ["grid", "decision", "lab"]
+    filterset_class = QCDecisionFilter
+    search_fields = ["grid__barcode", "reasons"]
+    ordering_fields = ["decided_at"]
 
     def get_queryset(self):
         return selectors.qc_decision_list(user=self.request.user)

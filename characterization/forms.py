@@ -132,8 +132,3 @@ class CalibrationForm(forms.Form):
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=Decision.choices, widget=forms.RadioSelect)
     reasons = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), help_text="Why (shown in the grid's timeline)")
-
-
-class CheckFilterForm(forms.Form):
-    stage = forms.ChoiceField(choices=[("", "Any stage"), *CheckStage.choices], required=False)
-    grid = forms.IntegerField(required=False, widget=forms.HiddenInput)

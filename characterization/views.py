@@ -13,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
 
 from characterization import files, forms, selectors, services
+from characterization.filters import CheckFilter
 from characterization.models import STAGE_SCORES, CheckStage, ImageKind, MetricsStatus, Target
 from grids import selectors as grid_selectors
 from grids.lifecycle import GridState
@@ -36,9 +37,9 @@ def _default_stage(grid) -> str:
 
 
 def check_list(request):
-    form = forms.CheckFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    checks = selectors.check_list(user=request.user, filters=filters)
+    filterset = CheckFilter(request.GET or None, queryset=selectors.check_list(user=request.user), request=request)
+    form = filterset.form
+    checks = filterset.qs if filterset.is_valid() else filterset.queryset
     page = Paginator(checks, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "characterization/check_list.html", {"form": form, "page": page})
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import django_filters
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from grids import labels, selectors, services
-from grids.lifecycle import GridState
+from grids import filters, labels, provenance, selectors, services
 from grids.models import CellLine, Grid, GridLot, GridTransition, GridType, Seeding, StorageBox
 from lims.api import LabField, ScopedRelatedField
+from lims.csv_export import CSVExportMixin
 from lims.ranges import range_api_field
 
 
@@ -26,10 +27,12 @@ class GridTypeSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class GridTypeViewSet(viewsets.ReadOnlyModelViewSet):
+class GridTypeViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     queryset = GridType.objects.all()
     serializer_class = GridTypeSerializer
     filterset_fields = ["material", "vendor"]
+    search_fields = ["name", "vendor", "material"]
+    ordering_fields = ["name", "vendor", "mesh"]
 
 
 class GridLotSerializer(serializers.ModelSerializer):
@@ -53,9 +56,11 @@ class RegisterGridsSerializer(serializers.Serializer):
     box = ScopedRelatedField(queryset=StorageBox.objects.all(), required=False, allow_null=True)
 
 
-class GridLotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class GridLotViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = GridLotSerializer
-    filterset_fields = ["lab", "grid_type", "lot_number"]
+    filterset_class = filters.GridLotFilter
+    search_fields = ["lot_number", "vendor", "notes"]
+    ordering_fields = ["created_at", "received_on", "expires_on", "lot_number", "quantity_left"]
 
     def get_queryset(self):
         return selectors.grid_lot_list(user=self.request.user)
@@ -74,19 +79,6 @@ class GridLotViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         return Response(
             GridSerializer(grids, many=True, context={"request": request}).data, status=status.HTTP_201_CREATED
         )
-
-
-class GridFilter(django_filters.FilterSet):
-    barcode = django_filters.CharFilter(lookup_expr="iexact")
-    barcode_contains = django_filters.CharFilter(field_name="barcode", lookup_expr="icontains")
-    grid_type = django_filters.NumberFilter(field_name="lot__grid_type")
-    registered_after = django_filters.DateFilter(field_name="registered_at", lookup_expr="date__gte")
-    registered_before = django_filters.DateFilter(field_name="registered_at", lookup_expr="date__lte")
-    state = django_filters.MultipleChoiceFilter(choices=GridState.choices)
-
-    class Meta:
-        model = Grid
-        fields = ["state", "barcode", "lab", "lot", "box"]
 
 
 class GridSerializer(serializers.ModelSerializer):
@@ -149,11 +141,12 @@ class MoveSerializer(serializers.Serializer):
     slot = serializers.IntegerField(min_value=1, required=False)
 
 
-class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
+class GridViewSet(CSVExportMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Grids of the user's labs; state changes only through the actions, which go through the lifecycle."""
 
-    filterset_class = GridFilter
-    ordering_fields = ["registered_at", "barcode", "state"]
+    filterset_class = filters.GridFilter
+    search_fields = ["barcode", "notes", "lot__lot_number"]
+    ordering_fields = ["registered_at", "updated_at", "barcode", "state"]
 
     def get_queryset(self):
         qs = selectors.grid_list(user=self.request.user)
@@ -203,6 +196,16 @@ class GridViewSet(mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
         )
         return Response(GridSerializer(self.get_queryset().get(pk=grid.pk), context={"request": request}).data)
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, examples=[provenance.EXAMPLE])
+    @action(detail=True, methods=["get"])
+    def provenance(self, request, pk=None):
+        """The grid's whole history as one JSON document: lot, storage, lifecycle, seedings, the vitrification
+        run and its parameters, checks with their metrics and targets, QC decisions, gate evaluations, sample
+        sheets with their sessions, and shipments; each record with who and when. Sections come from each app
+        (`grids.provenance.provenance_section_register`)."""
+        grid = self.get_object()
+        return Response(provenance.grid_provenance(grid=grid, request=request))
+
     @action(detail=True, methods=["get"])
     def label(self, request, pk=None):
         """The grid's QR label: ?kind=svg (default) or ?kind=png."""
@@ -233,9 +236,11 @@ class StorageBoxSerializer(serializers.ModelSerializer):
         validators: list = []
 
 
-class StorageBoxViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class StorageBoxViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = StorageBoxSerializer
-    filterset_fields = ["lab"]
+    filterset_class = filters.StorageBoxFilter
+    search_fields = ["name", "barcode", "location"]
+    ordering_fields = ["name", "barcode", "capacity"]
 
     def get_queryset(self):
         return selectors.storage_box_list(user=self.request.user)
@@ -258,9 +263,11 @@ class CellLineSerializer(serializers.ModelSerializer):
         validators: list = []
 
 
-class CellLineViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class CellLineViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = CellLineSerializer
-    filterset_fields = ["lab", "organism", "biosafety_level"]
+    filterset_class = filters.CellLineFilter
+    search_fields = ["name", "organism", "source"]
+    ordering_fields = ["name", "organism", "biosafety_level"]
 
     def get_queryset(self):
         return selectors.cell_line_list(user=self.request.user)
@@ -292,11 +299,13 @@ class SeedingSerializer(serializers.ModelSerializer):
         read_only_fields = ["lab", "created_at"]
 
 
-class SeedingViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class SeedingViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Seedings; creating one moves every listed grid registered → seeded (409 if one cannot move)."""
 
     serializer_class = SeedingSerializer
-    filterset_fields = ["lab", "cell_line"]
+    filterset_class = filters.SeedingFilter
+    search_fields = ["cell_line__name", "medium", "treatments", "notes"]
+    ordering_fields = ["seeded_at", "created_at"]
 
     def get_queryset(self):
         return selectors.seeding_list(user=self.request.user)

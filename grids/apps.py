@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class GridsConfig(AppConfig):
     name = "grids"
+
+    def ready(self) -> None:
+        from grids.imports import register_imports
+        from grids.provenance import register_grid_sections
+
+        register_grid_sections()
+        register_imports()

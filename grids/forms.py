@@ -17,15 +17,6 @@ class DateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
 
-class GridFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Barcode or text")
-    state = forms.ChoiceField(required=False, choices=[("", "Any state"), *GridState.choices])
-    grid_type = forms.ModelChoiceField(required=False, queryset=GridType.objects.all(), empty_label="Any type")
-    lot = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    registered_after = forms.DateField(required=False, widget=DateInput, label="From")
-    registered_before = forms.DateField(required=False, widget=DateInput, label="To")
-
-
 def _user_labs(user):
     return permissions.scope(Lab.objects.all(), user, "pk")
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from grids import forms, labels, lifecycle, selectors, services
+from grids.filters import GridFilter
 from grids.lifecycle import GridState
 from lims.errors import DomainError
 from lims.forms import show_domain_error
@@ -24,11 +25,9 @@ def grid_list(request):
         grid = selectors.grid_by_barcode(user=request.user, barcode=q)
         if grid is not None:
             return redirect("grids:grid-detail", pk=grid.pk)
-    form = forms.GridFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    if filters.get("grid_type"):
-        filters["grid_type"] = filters["grid_type"].pk
-    grids = selectors.grid_list(user=request.user, filters=filters)
+    filterset = GridFilter(request.GET or None, queryset=selectors.grid_list(user=request.user), request=request)
+    form = filterset.form
+    grids = filterset.qs if filterset.is_valid() else filterset.queryset
     page = Paginator(grids, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

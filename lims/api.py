@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from lims import permissions, selectors, services
+from lims import imports, permissions, selectors, services
+from lims.csv_export import CSVExportMixin
 from lims.models import Lab, Membership, Role
 
 
@@ -56,11 +59,15 @@ class LabSerializer(serializers.ModelSerializer):
         return permissions.lab_roles(self.context["request"].user).get(lab.pk)
 
 
-class LabViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+class LabViewSet(
+    CSVExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
     """Labs the user belongs to. Creating a lab makes its creator the lab admin."""
 
     serializer_class = LabSerializer
     filterset_fields = ["code"]
+    search_fields = ["name", "code", "institution"]
+    ordering_fields = ["name", "code", "created_at"]
 
     def get_queryset(self):
         return selectors.lab_list(user=self.request.user)
@@ -85,3 +92,100 @@ class LabViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
 
 def register(router) -> None:
     router.register("labs", LabViewSet, basename="lab")
+    router.register("imports", ImportViewSet, basename="import")
+
+
+class ImportColumnSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    required = serializers.BooleanField()
+    help = serializers.CharField()
+    example = serializers.CharField()
+
+
+class ImportKindSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    label = serializers.CharField()
+    description = serializers.CharField()
+    group_by = serializers.CharField(allow_null=True)
+    columns = ImportColumnSerializer(many=True)
+
+
+class ImportUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="A .csv (UTF-8) or .xlsx file with the template's columns")
+
+
+class ImportProblemSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="As the spreadsheet numbers it (the header is row 1)")
+    column = serializers.CharField(allow_null=True)
+    message = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    dry_run = serializers.BooleanField()
+    rows = serializers.IntegerField()
+    applied = serializers.BooleanField()
+    ok = serializers.BooleanField()
+    problems = ImportProblemSerializer(many=True)
+    done = serializers.ListField(child=serializers.CharField())
+
+
+XLSX = imports.XLSX
+
+
+class ImportViewSet(viewsets.ViewSet):
+    """Bulk import of grids (with lots and boxes), seedings and vitrification runs from CSV or XLSX.
+
+    `POST …/{kind}/dry-run/` checks every row and lists each problem by row and column (nothing is saved);
+    `POST …/{kind}/apply/` imports every row or none (400 with the problems). Templates at
+    `GET …/{kind}/template/?kind=csv|xlsx`.
+    """
+
+    lookup_field = "slug"
+    lookup_value_regex = "[a-z0-9-]+"
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser]
+    serializer_class = ImportKindSerializer
+
+    @extend_schema(responses=ImportKindSerializer(many=True))
+    def list(self, request):
+        return Response(ImportKindSerializer(imports.import_kinds(), many=True).data)
+
+    @extend_schema(responses=ImportKindSerializer)
+    def retrieve(self, request, slug=None):
+        return Response(ImportKindSerializer(imports.import_kind_get(slug)).data)
+
+    def _run(self, request, slug, *, dry_run: bool):
+        kind = imports.import_kind_get(slug)
+        payload = ImportUploadSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        upload = payload.validated_data["file"]
+        report = imports.run_import(
+            kind=kind, name=upload.name, content=upload.read(), by=request.user, dry_run=dry_run
+        )
+        code = (
+            status.HTTP_400_BAD_REQUEST
+            if report.problems
+            else (status.HTTP_200_OK if dry_run else status.HTTP_201_CREATED)
+        )
+        return Response(report.as_dict(), status=code)
+
+    @extend_schema(request=ImportUploadSerializer, responses={200: ImportReportSerializer, 400: ImportReportSerializer})
+    @action(detail=True, methods=["post"], url_path="dry-run")
+    def dry_run(self, request, slug=None):
+        """Check every row as the import would (through the services, then rolled back); nothing is saved."""
+        return self._run(request, slug, dry_run=True)
+
+    @extend_schema(request=ImportUploadSerializer, responses={201: ImportReportSerializer, 400: ImportReportSerializer})
+    @action(detail=True, methods=["post"])
+    def apply(self, request, slug=None):
+        """Import every row, or none when any row has a problem (400 lists them all)."""
+        return self._run(request, slug, dry_run=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=["csv", "xlsx"])],
+        responses={(200, "text/csv"): OpenApiTypes.STR, (200, XLSX): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"])
+    def template(self, request, slug=None):
+        """The template file of this import: a header row and one example row (XLSX adds a sheet on the columns)."""
+        return imports.template_response(imports.import_kind_get(slug), request.query_params.get("kind", "csv"))

@@ -68,3 +68,38 @@ class FacilityStaff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} (facility staff)"
+
+
+class ApiToken(models.Model):
+    """A person's named API token. Only a SHA-256 hash of the key is stored; the key is shown once.
+
+    A read-only token may only read (GET, HEAD, OPTIONS); a revoked token no longer authenticates.
+    """
+
+    PREFIX = "sxt_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80, help_text="What the token is for, e.g. 'nightly export script'")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_prefix = models.CharField(
+        max_length=12, editable=False, help_text="The key's first characters, to tell it apart"
+    )
+    read_only = models.BooleanField(default=False, help_text="Only reads (GET); every write is refused")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "name"], condition=models.Q(revoked_at__isnull=True), name="apitoken_active_name_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -6,17 +6,21 @@ is looked up inside the user's labs only, so another lab's grid or instrument re
 
 from __future__ import annotations
 
-import django_filters
 from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from grids.models import Grid
 from lims import permissions
 from lims.api import LabField, ScopedRelatedField
+from lims.csv_export import CSVExportMixin
 from lims.ranges import range_api_field
-from vitrification import selectors, services
+from vitrification import mmcif, selectors, services
+from vitrification.filters import HPFRunFilter, InstrumentFilter, PlungeRunFilter
 from vitrification.models import (
     BlotSide,
     Cryogen,
@@ -48,17 +52,12 @@ class InstrumentSerializer(serializers.ModelSerializer):
         validators: list = []  # the service checks the unique name with a message that says what clashes
 
 
-class InstrumentFilter(django_filters.FilterSet):
-    class Meta:
-        model = Instrument
-        fields = ["lab", "kind", "model", "active"]
-
-
-class InstrumentViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class InstrumentViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Plunge freezers and high-pressure freezers of the user's labs."""
 
     serializer_class = InstrumentSerializer
     filterset_class = InstrumentFilter
+    search_fields = ["name", "serial_number", "location", "notes"]
     ordering_fields = ["name", "created_at"]
 
     def get_queryset(self):
@@ -186,32 +185,37 @@ class HPFRunSerializer(RunSerializer):
         read_only_fields = ["created_at"]
 
 
-class RunFilter(django_filters.FilterSet):
-    grid = django_filters.NumberFilter(field_name="outcomes__grid")
-    barcode = django_filters.CharFilter(field_name="outcomes__grid__barcode", lookup_expr="iexact")
-    performed_after = django_filters.DateFilter(field_name="performed_at", lookup_expr="date__gte")
-    performed_before = django_filters.DateFilter(field_name="performed_at", lookup_expr="date__lte")
-
-
-class PlungeRunFilter(RunFilter):
-    class Meta:
-        model = PlungeRun
-        fields = ["lab", "instrument", "operator", "cryogen", "blot_side"]
-
-
-class HPFRunFilter(RunFilter):
-    class Meta:
-        model = HPFRun
-        fields = ["lab", "instrument", "operator"]
-
-
-class _RunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class _RunViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     record = None  # the service
     list_selector = None
+    search_fields = ["instrument__name", "notes", "outcomes__grid__barcode"]
     ordering_fields = ["performed_at", "created_at"]
 
     def get_queryset(self):
         return self.list_selector(user=self.request.user)
+
+    @extend_schema(
+        responses={(200, "chemical/x-mmcif"): OpenApiTypes.STR},
+        examples=[
+            OpenApiExample(
+                "A plunge run as _em_vitrification",
+                media_type="chemical/x-mmcif",
+                response_only=True,
+                value="data_sxt_lims_plunge_run_4\n_em_vitrification.id 1\n_em_vitrification.specimen_id 1\n"
+                "_em_vitrification.instrument 'FEI VITROBOT MARK IV'\n_em_vitrification.cryogen_name ETHANE\n"
+                "_em_vitrification.humidity 95\n_em_vitrification.chamber_temperature 295.15\n"
+                "_em_vitrification.method 'plunge freezing'\n_em_vitrification.details 'blotted 6 s from the back'\n",
+            )
+        ],
+    )
+    @action(detail=True, methods=["get"])
+    def mmcif(self, request, pk=None):
+        """The run as a PDBx/mmCIF fragment (`_em_vitrification`, or `_em_high_pressure_freezing` for HPF)
+        that gemmi or pdbx read: instrument, cryogen, humidity, chamber temperature (K), method details."""
+        run = self.get_object()
+        response = HttpResponse(mmcif.run_fragment(run), content_type="chemical/x-mmcif; charset=utf-8")
+        response["Content-Disposition"] = f'inline; filename="{mmcif.category(run)}-{run.pk}.cif"'
+        return response
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)

@@ -228,21 +228,3 @@ class HPFRunForm(RunForm):
     filler = forms.CharField(
         max_length=200, required=False, label="Filler / cryoprotectant", help_text="e.g. 20% BSA, 1-hexadecene"
     )
-
-
-class RunFilterForm(forms.Form):
-    barcode = forms.CharField(required=False, label="Grid barcode")
-    instrument = forms.ModelChoiceField(queryset=None, required=False)
-    performed_after = forms.DateField(required=False, label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    performed_before = forms.DateField(required=False, label="To", widget=forms.DateInput(attrs={"type": "date"}))
-
-    def __init__(self, *args, user, kind, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["instrument"].queryset = selectors.instrument_list(user=user, kind=kind)
-
-    def filters(self) -> dict:
-        if not self.is_valid():
-            return {}
-        data = dict(self.cleaned_data)
-        data["instrument"] = data["instrument"].pk if data.get("instrument") else None
-        return data

@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 
 from lims.errors import DomainError
 from lims.forms import show_domain_error
-from vitrification import forms, selectors, services
+from vitrification import filters, forms, selectors, services
 from vitrification.models import InstrumentKind
 
 PAGE_SIZE = 25
@@ -50,6 +50,7 @@ RUNS = {
         "form": forms.PlungeRunForm,
         "record": services.plunge_run_record,
         "list": selectors.plunge_run_list,
+        "filter": filters.PlungeRunFilter,
         "get": selectors.plunge_run_get,
         "title": "Plunge-freezing runs",
         "one": "plunge run",
@@ -62,6 +63,7 @@ RUNS = {
         "form": forms.HPFRunForm,
         "record": services.hpf_run_record,
         "list": selectors.hpf_run_list,
+        "filter": filters.HPFRunFilter,
         "get": selectors.hpf_run_get,
         "title": "High-pressure-freezing runs",
         "one": "HPF run",
@@ -74,8 +76,9 @@ RUNS = {
 
 def _run_list(request, which: str):
     spec = RUNS[which]
-    filter_form = forms.RunFilterForm(request.GET or None, user=request.user, kind=spec["kind"])
-    runs = spec["list"](user=request.user, filters=filter_form.filters())
+    filterset = spec["filter"](request.GET or None, queryset=spec["list"](user=request.user), request=request)
+    filter_form = filterset.form
+    runs = filterset.qs if filterset.is_valid() else filterset.queryset
     page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
     query = urlencode([(k, v) for k, v in request.GET.items() if k != "page" and v])
     return render(

@@ -1,0 +1,84 @@
+"""Named API tokens: created and revoked from a page, stored hashed, optionally read-only."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from rest_framework.test import APIClient
+
+from grids.models import Grid, GridLot
+from lims import tokens
+from lims.models import ApiToken
+from tests.factories import GridLotFactory, grid_type, make_grids
+
+
+def _client(key: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
+def test_a_person_creates_a_named_token_on_the_page_and_sees_its_key_once(web, member):
+    page = web.post("/account/tokens/", {"name": "nightly export", "read_only": "on"})
+    assert page.status_code == 200
+    key = re.search(r'<code id="new-key">(sxt_[^<]+)</code>', page.content.decode()).group(1)
+    token = ApiToken.objects.get(user=member)
+    assert token.name == "nightly export" and token.read_only
+    assert token.key_hash == hashlib.sha256(key.encode()).hexdigest() and key not in token.key_hash
+    listing = web.get("/account/tokens/").content.decode()
+    assert "nightly export" in listing and token.key_prefix in listing and key not in listing
+
+
+def test_a_token_name_is_required_and_unique_among_your_active_tokens(web, member):
+    assert "This field is required" in web.post("/account/tokens/", {"name": ""}).content.decode()
+    web.post("/account/tokens/", {"name": "script"})
+    again = web.post("/account/tokens/", {"name": "script"}).content.decode()
+    assert "already" in again and ApiToken.objects.filter(user=member).count() == 1
+
+
+def test_a_token_reads_the_api_like_its_owner(lab, member):
+    make_grids(lab=lab, user=member, count=2)
+    _, key = tokens.api_token_create(user=member, name="reader", read_only=True)
+    response = _client(key).get("/api/v1/grids/")
+    assert response.status_code == 200 and response.json()["count"] == 2
+    assert ApiToken.objects.get(name="reader").last_used_at is not None
+
+
+def test_a_read_only_token_is_refused_every_write_and_nothing_changes(lab, member):
+    grid = make_grids(lab=lab, user=member, count=1)[0]
+    _, key = tokens.api_token_create(user=member, name="reader", read_only=True)
+    client = _client(key)
+    lot = client.post(
+        "/api/v1/grid-lots/", {"grid_type": grid_type().pk, "lab": lab.pk, "lot_number": "RO-1", "quantity": 3},
+        format="json",
+    )  # fmt: skip
+    assert lot.status_code == 403 and "read-only" in lot.json()["detail"]
+    discard = client.post(f"/api/v1/grids/{grid.pk}/discard/", {"reason": "x"}, format="json")
+    assert discard.status_code == 403
+    assert not GridLot.objects.filter(lot_number="RO-1").exists()
+    assert Grid.objects.get(pk=grid.pk).state == "registered"
+
+
+def test_a_read_write_token_writes(lab, member):
+    _, key = tokens.api_token_create(user=member, name="writer", read_only=False)
+    lot = GridLotFactory(lab=lab, created_by=member, quantity=5)
+    response = _client(key).post(f"/api/v1/grid-lots/{lot.pk}/register-grids/", {"count": 2}, format="json")
+    assert response.status_code == 201
+
+
+def test_a_revoked_token_fails_at_once(web, lab, member):
+    _, key = tokens.api_token_create(user=member, name="old", read_only=True)
+    client = _client(key)
+    assert client.get("/api/v1/grids/").status_code == 200
+    token = ApiToken.objects.get(name="old")
+    web.post(f"/account/tokens/{token.pk}/revoke/")
+    response = client.get("/api/v1/grids/")
+    assert response.status_code == 401 and "revoked" in response.json()["detail"]
+
+
+def test_a_made_up_key_fails_and_another_persons_token_cannot_be_revoked(web, outsider):
+    assert _client("sxt_not-a-real-key").get("/api/v1/grids/").status_code == 401
+    foreign, key = tokens.api_token_create(user=outsider, name="theirs")
+    assert web.post(f"/account/tokens/{foreign.pk}/revoke/").status_code == 404
+    assert _client(key).get("/api/v1/grids/").status_code == 200
