@@ -43,11 +43,16 @@ from lims.models import Lab
 # --- calendar -----------------------------------------------------------------------------------
 
 
+# The calendar pages a month either side of the day shown; beyond these years it shows today instead.
+_CALENDAR_YEARS = (1900, 9000)
+
+
 def _parse_day(text: str | None) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(text) if text else timezone.localdate()
+        day = datetime.date.fromisoformat(text) if text else timezone.localdate()
     except ValueError:
         return timezone.localdate()
+    return day if _CALENDAR_YEARS[0] <= day.year <= _CALENDAR_YEARS[1] else timezone.localdate()
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -341,25 +346,41 @@ def policy_edit(request, beamline_pk: int):
 
 
 def feed_list(request):
-    """The subscription URLs this person may use: their labs' feeds and, for staff, their beamlines'."""
+    """The subscription URLs this person may use: their labs' feeds and, for staff, their beamlines'.
+
+    A GET only reads: a feed not issued yet is offered with a button, and created by that POST."""
     if request.method == "POST":
-        feed = get_object_or_404(CalendarFeed, pk=request.POST.get("feed"))
         try:
-            services.calendar_feed_rotate(feed=feed, by=request.user)
-            messages.success(request, "New subscription URL issued; the old one no longer works.")
+            if feed_pk := request.POST.get("feed"):
+                feed = get_object_or_404(CalendarFeed, pk=_int_or_none(feed_pk) or 0)
+                services.calendar_feed_rotate(feed=feed, by=request.user)
+                messages.success(request, "New subscription URL issued; the old one no longer works.")
+            elif lab_pk := _int_or_none(request.POST.get("lab")):
+                services.calendar_feed_for(lab=get_object_or_404(Lab, pk=lab_pk), by=request.user)
+            elif beamline_pk := _int_or_none(request.POST.get("beamline")):
+                services.calendar_feed_for(beamline=get_object_or_404(Beamline, pk=beamline_pk), by=request.user)
+            else:
+                raise Http404("No such feed.")
         except (DomainError, Http404):
             raise Http404("No such feed.") from None
         return redirect("beamtime:feed-list")
-    feeds = []
-    for lab in permissions.scope(Lab.objects.all(), request.user, "pk"):
-        feeds.append(services.calendar_feed_for(lab=lab, by=request.user))
-    for beamline in selectors.beamline_list().filter(facility__in=access.staff_facility_ids(request.user)):
-        feeds.append(services.calendar_feed_for(beamline=beamline, by=request.user))
-    rows = [
-        {"feed": f, "name": str(f.lab or f.beamline),
-         "url": request.build_absolute_uri(reverse("beamtime:feed", args=[f.token]))}
-        for f in feeds
-    ]  # fmt: skip
+    rows = []
+    labs = permissions.scope(Lab.objects.all(), request.user, "pk")
+    beamlines = selectors.beamline_list().filter(facility__in=access.staff_facility_ids(request.user))
+    existing = CalendarFeed.objects.filter(lab__in=labs) | CalendarFeed.objects.filter(beamline__in=beamlines)
+    by_owner = {(f.lab_id, f.beamline_id): f for f in existing}
+    for lab in labs:
+        rows.append(
+            {"name": str(lab), "kind": "Lab", "field": "lab", "owner": lab.pk, "feed": by_owner.get((lab.pk, None))}
+        )
+    for beamline in beamlines:
+        rows.append(
+            {"name": str(beamline), "kind": "Beamline", "field": "beamline", "owner": beamline.pk,
+             "feed": by_owner.get((None, beamline.pk))}
+        )  # fmt: skip
+    for row in rows:
+        if row["feed"] is not None:
+            row["url"] = request.build_absolute_uri(reverse("beamtime:feed", args=[row["feed"].token]))
     return render(request, "beamtime/feed_list.html", {"rows": rows})
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from lims.errors import DomainError
@@ -28,3 +31,27 @@ def exception_handler(exc, context):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+class Router(DefaultRouter):
+    """DRF's router, with extra actions that accept the format suffix the router adds to their URLs.
+
+    `/grids/{id}/label.json/` passes `format="json"` to the action; an action written as
+    `def label(self, request, pk=None)` would fail with a TypeError (a 500). The suffix still chooses
+    the renderer (DRF reads it from `self.kwargs`); the action itself never sees it.
+    """
+
+    def register(self, prefix, viewset, basename=None):
+        for extra in viewset.get_extra_actions():
+            if not getattr(extra, "_drops_format", False):
+                setattr(viewset, extra.__name__, _dropping_format(extra))
+        super().register(prefix, viewset, basename)
+
+
+def _dropping_format(function):
+    @functools.wraps(function)
+    def action(self, request, *args, format=None, **kwargs):
+        return function(self, request, *args, **kwargs)
+
+    action._drops_format = True
+    return action
