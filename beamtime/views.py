@@ -149,7 +149,9 @@ def session_detail(request, pk: int):
     session = selectors.session_get(user=request.user, pk=pk)
     is_staff = access.is_staff_of(request.user, session.beamline.facility_id)
     is_member = permissions.is_member(request.user, session.lab_id)
-    add_form = SheetAddForm(request.POST or None, session=session) if request.method == "POST" else None
+    add_form = (
+        SheetAddForm(request.POST or None, session=session, user=request.user) if request.method == "POST" else None
+    )
     gate = None
     if request.method == "POST":
         if add_form.is_valid():
@@ -168,7 +170,7 @@ def session_detail(request, pk: int):
                 if "failing_rules" in error.details:
                     gate = quality.evaluate(grid=grid, beamline=session.beamline)
     else:
-        add_form = SheetAddForm(session=session, initial={"grid": request.GET.get("grid")})
+        add_form = SheetAddForm(session=session, user=request.user, initial={"grid": request.GET.get("grid")})
         grid_id = _int_or_none(request.GET.get("grid"))
         if grid_id:
             grid = add_form.fields["grid"].queryset.filter(pk=grid_id).first()

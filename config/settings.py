@@ -168,7 +168,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "lims.api_base.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        # django-filter with related-record filters by id, so no filter tells which ids exist.
+        "lims.api_base.FilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

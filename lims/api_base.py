@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
@@ -55,3 +57,33 @@ def _dropping_format(function):
 
     action._drops_format = True
     return action
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, with filters on related records by id alone.
+
+    A `ModelChoiceFilter` validates `?lab=7` against every lab in the database: another lab's id is
+    accepted (an empty list) while an id that does not exist is a 400 "Select a valid choice", which
+    tells an outsider which ids exist. Here every such filter becomes a plain number filter on the same
+    field: text is a 400 "Enter a number" for everyone, and any id outside the user's records, whether
+    it exists or not, gives the same empty list (the viewset's queryset is already scoped to the user).
+    """
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is None:
+            return None
+        for name, original in list(filterset.filters.items()):
+            if isinstance(original, django_filters.ModelMultipleChoiceFilter):
+                replacement = _NumberInFilter(field_name=original.field_name, lookup_expr="in")
+            elif isinstance(original, django_filters.ModelChoiceFilter):
+                replacement = django_filters.NumberFilter(field_name=original.field_name, lookup_expr="exact")
+            else:
+                continue
+            replacement.model, replacement.parent = original.model, filterset
+            filterset.filters[name] = replacement
+        return filterset
+
+
+class _NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
+    pass
