@@ -160,9 +160,11 @@ STORAGES = {
 }
 
 REST_FRAMEWORK = {
+    # Token first: an anonymous request is answered 401 with `WWW-Authenticate: Token` (DRF takes the
+    # challenge from the first class; session authentication has none and would make it a 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "lims.api_base.Pagination",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -43,11 +44,20 @@ class Router(DefaultRouter):
     the renderer (DRF reads it from `self.kwargs`); the action itself never sees it.
     """
 
+    STANDARD_ACTIONS = ("list", "create", "retrieve", "update", "partial_update", "destroy")
+
     def register(self, prefix, viewset, basename=None):
-        for extra in viewset.get_extra_actions():
-            if not getattr(extra, "_drops_format", False):
-                setattr(viewset, extra.__name__, _dropping_format(extra))
+        names = [extra.__name__ for extra in viewset.get_extra_actions()] + list(self.STANDARD_ACTIONS)
+        for name in names:
+            function = getattr(viewset, name, None)
+            if function is not None and not _takes_format(function):
+                setattr(viewset, name, _dropping_format(function))
         super().register(prefix, viewset, basename)
+
+
+def _takes_format(function) -> bool:
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.kind is p.VAR_KEYWORD or p.name == "format" for p in parameters)
 
 
 def _dropping_format(function):
@@ -55,7 +65,6 @@ def _dropping_format(function):
     def action(self, request, *args, format=None, **kwargs):
         return function(self, request, *args, **kwargs)
 
-    action._drops_format = True
     return action
 
 
