@@ -37,7 +37,7 @@ from beamtime.models import (
 from grids import labels
 from lims import permissions
 from lims.errors import DomainError
-from lims.forms import show_domain_error
+from lims.forms import parse_id, show_domain_error
 from lims.models import Lab
 
 # --- calendar -----------------------------------------------------------------------------------
@@ -56,7 +56,7 @@ def _parse_day(text: str | None) -> datetime.date:
 
 
 def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    return parse_id(text)
 
 
 def calendar_view(request):
@@ -119,7 +119,10 @@ def calendar_view(request):
 
 
 def session_list(request):
-    filters = {k: request.GET.get(k) for k in ("beamline", "lab", "status") if request.GET.get(k)}
+    filters = {k: _int_or_none(request.GET.get(k)) for k in ("beamline", "lab")}
+    status = request.GET.get("status")
+    filters["status"] = status if status in SessionStatus.values else None
+    filters = {k: v for k, v in filters.items() if v}
     return render(
         request,
         "beamtime/session_list.html",

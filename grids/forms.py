@@ -6,6 +6,7 @@ from grids.lifecycle import GridState
 from grids.models import CellLine, Grid, GridType, Seeding, StorageBox
 from grids.ranges import SEEDING_RANGES
 from lims import permissions
+from lims.forms import IdField
 from lims.models import Lab
 
 
@@ -21,7 +22,7 @@ class GridFilterForm(forms.Form):
     q = forms.CharField(required=False, label="Barcode or text")
     state = forms.ChoiceField(required=False, choices=[("", "Any state"), *GridState.choices])
     grid_type = forms.ModelChoiceField(required=False, queryset=GridType.objects.all(), empty_label="Any type")
-    lot = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    lot = IdField(required=False, widget=forms.HiddenInput)
     registered_after = forms.DateField(required=False, widget=DateInput, label="From")
     registered_before = forms.DateField(required=False, widget=DateInput, label="To")
 

@@ -88,7 +88,12 @@ class FilterBackend(DjangoFilterBackend):
             elif isinstance(original, django_filters.ModelChoiceFilter):
                 replacement = django_filters.NumberFilter(field_name=original.field_name, lookup_expr="exact")
             else:
-                continue
+                replacement = original
+            if isinstance(replacement, django_filters.NumberFilter):
+                # A number beyond 64 bits is a 400 "Ensure this value is less than or equal to …", not
+                # an overflow in the database driver (a 500).
+                replacement.extra.setdefault("min_value", -(2**63))
+                replacement.extra.setdefault("max_value", 2**63 - 1)
             replacement.model, replacement.parent = original.model, filterset
             filterset.filters[name] = replacement
         return filterset

@@ -52,3 +52,24 @@ def test_issuing_a_feed_for_another_labs_id_is_the_same_404_as_a_missing_id(web,
     assert web.post("/beamtime/feeds/", {"lab": 987654}).status_code == 404
     assert web.post("/beamtime/feeds/", {"lab": "abc"}).status_code == 404
     assert CalendarFeed.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("7", 7), ("0", None), ("-3", None), ("abc", None), ("", None), (None, None), ("٣", None),
+     (str(2**63 - 1), 2**63 - 1), (str(2**63), None), ("99999999999999999999999999", None)],
+)  # fmt: skip
+def test_an_id_from_a_query_parameter_is_a_64_bit_positive_integer_or_none(text, expected):
+    from lims.forms import parse_id
+
+    assert parse_id(text) == expected
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999999", "abc", "-1"])
+def test_id_filters_beyond_64_bits_are_a_400_or_an_empty_answer_not_a_500(api, web, value):
+    response = api.get("/api/v1/grids/", {"lab": value})
+    assert response.status_code == 400 or response.json()["count"] == 0
+    assert web.get("/grids/", {"lot": value}).status_code == 200
+    assert web.get("/beamtime/sessions/", {"beamline": value, "status": value}).status_code == 200
+    assert web.get("/vitrification/", {"grids": value}).status_code == 200
+    assert web.get("/grids/labels/", {"grids": value}).status_code == 404
