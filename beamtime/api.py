@@ -13,7 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from beamtime import exports, quality, selectors, services
+from beamtime import access, exports, quality, selectors, services
 from beamtime.models import (
     Beamline,
     BeamtimeSession,
@@ -30,6 +30,7 @@ from beamtime.models import (
 )
 from grids import selectors as grid_selectors
 from grids.models import Grid
+from lims import permissions
 from lims.csv_export import CSVExportMixin
 from lims.models import Lab
 
@@ -75,8 +76,20 @@ class BeamlineViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
         return selectors.beamline_list()
 
 
+class _ProposalLabField(serializers.PrimaryKeyRelatedField):
+    """The user's labs; facility staff record proposals for any lab. Other ids read as nonexistent."""
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        if request is None:
+            return Lab.objects.none()
+        if access.staff_facility_ids(request.user):
+            return Lab.objects.all()
+        return permissions.scope(Lab.objects.all(), request.user, "pk")
+
+
 class ProposalSerializer(serializers.ModelSerializer):
-    lab = serializers.PrimaryKeyRelatedField(queryset=Lab.objects.all())
+    lab = _ProposalLabField()
     facility = serializers.PrimaryKeyRelatedField(queryset=Facility.objects.all())
     shifts_allocated = serializers.IntegerField(min_value=1, max_value=1000)
     shifts_scheduled = serializers.SerializerMethodField()

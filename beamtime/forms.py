@@ -7,8 +7,6 @@ from django.contrib.auth import get_user_model
 
 from beamtime import selectors
 from beamtime.models import Facility, Metric, Operator, SessionStatus, ShipmentStatus
-from grids.lifecycle import GridState
-from grids.models import Grid
 from lims import permissions
 from lims.models import Lab
 
@@ -65,16 +63,9 @@ class SheetAddForm(forms.Form):
         help_text="Only needed when the grid fails the gate",
     )
 
-    def __init__(self, *args, session, **kwargs):
+    def __init__(self, *args, session, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["grid"].queryset = (
-            Grid.objects.filter(
-                lab_id=session.lab_id,
-                state__in=[GridState.ACCEPTED, GridState.VITRIFIED, GridState.REJECTED, GridState.SCHEDULED],
-            )
-            .exclude(sample_sheet_entries__session=session)
-            .order_by("barcode")
-        )
+        self.fields["grid"].queryset = selectors.sheet_addable_grids(session=session, user=user)
 
 
 class StatusForm(forms.Form):

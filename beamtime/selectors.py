@@ -18,6 +18,8 @@ from beamtime.models import (
     SessionStatus,
     Shipment,
 )
+from grids.lifecycle import GridState
+from grids.models import Grid
 from lims import permissions
 
 
@@ -127,3 +129,29 @@ def session_targets(*, session: BeamtimeSession) -> list[dict]:
 
 def active_statuses() -> list[str]:
     return [s for s in SessionStatus.values if s != SessionStatus.CANCELLED]
+
+
+# Grids that can go on a sheet: the lab's vitrified, accepted, rejected or already scheduled grids.
+SHEET_ADDABLE_STATES = (GridState.ACCEPTED, GridState.VITRIFIED, GridState.REJECTED, GridState.SCHEDULED)
+
+
+def sheet_candidate_grids(*, session: BeamtimeSession, user) -> QuerySet[Grid]:
+    """The grids `user` may name for `session`'s sample sheet, whatever their state.
+
+    Members of the session's lab (and superusers): the lab's grids. Facility staff who are not members:
+    only grids already on sample sheets at their facilities; never the lab's other grids, nor grids
+    booked at another facility, nor their gate values."""
+    grids = Grid.objects.filter(lab_id=session.lab_id)
+    if not (getattr(user, "is_superuser", False) or permissions.is_member(user, session.lab_id)):
+        grids = grids.filter(pk__in=SampleSheetEntry.objects.filter(
+            session__beamline__facility__in=access.staff_facility_ids(user)
+        ).values("grid_id"))  # fmt: skip
+    return grids
+
+
+def sheet_addable_grids(*, session: BeamtimeSession, user) -> QuerySet[Grid]:
+    """The candidates that the "add a grid" and "check against the gate" lists offer."""
+    grids = sheet_candidate_grids(session=session, user=user)
+    return (
+        grids.filter(state__in=SHEET_ADDABLE_STATES).exclude(sample_sheet_entries__session=session).order_by("barcode")
+    )

@@ -37,21 +37,26 @@ from beamtime.models import (
 from grids import labels
 from lims import permissions
 from lims.errors import DomainError
-from lims.forms import show_domain_error
+from lims.forms import parse_id, show_domain_error
 from lims.models import Lab
 
 # --- calendar -----------------------------------------------------------------------------------
 
 
+# The calendar pages a month either side of the day shown; beyond these years it shows today instead.
+_CALENDAR_YEARS = (1900, 9000)
+
+
 def _parse_day(text: str | None) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(text) if text else timezone.localdate()
+        day = datetime.date.fromisoformat(text) if text else timezone.localdate()
     except ValueError:
         return timezone.localdate()
+    return day if _CALENDAR_YEARS[0] <= day.year <= _CALENDAR_YEARS[1] else timezone.localdate()
 
 
 def _int_or_none(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    return parse_id(text)
 
 
 def calendar_view(request):
@@ -114,7 +119,10 @@ def calendar_view(request):
 
 
 def session_list(request):
-    filters = {k: request.GET.get(k) for k in ("beamline", "lab", "status") if request.GET.get(k)}
+    filters = {k: _int_or_none(request.GET.get(k)) for k in ("beamline", "lab")}
+    status = request.GET.get("status")
+    filters["status"] = status if status in SessionStatus.values else None
+    filters = {k: v for k, v in filters.items() if v}
     return render(
         request,
         "beamtime/session_list.html",
@@ -144,7 +152,9 @@ def session_detail(request, pk: int):
     session = selectors.session_get(user=request.user, pk=pk)
     is_staff = access.is_staff_of(request.user, session.beamline.facility_id)
     is_member = permissions.is_member(request.user, session.lab_id)
-    add_form = SheetAddForm(request.POST or None, session=session) if request.method == "POST" else None
+    add_form = (
+        SheetAddForm(request.POST or None, session=session, user=request.user) if request.method == "POST" else None
+    )
     gate = None
     if request.method == "POST":
         if add_form.is_valid():
@@ -163,7 +173,7 @@ def session_detail(request, pk: int):
                 if "failing_rules" in error.details:
                     gate = quality.evaluate(grid=grid, beamline=session.beamline)
     else:
-        add_form = SheetAddForm(session=session, initial={"grid": request.GET.get("grid")})
+        add_form = SheetAddForm(session=session, user=request.user, initial={"grid": request.GET.get("grid")})
         grid_id = _int_or_none(request.GET.get("grid"))
         if grid_id:
             grid = add_form.fields["grid"].queryset.filter(pk=grid_id).first()
@@ -341,25 +351,41 @@ def policy_edit(request, beamline_pk: int):
 
 
 def feed_list(request):
-    """The subscription URLs this person may use: their labs' feeds and, for staff, their beamlines'."""
+    """The subscription URLs this person may use: their labs' feeds and, for staff, their beamlines'.
+
+    A GET only reads: a feed not issued yet is offered with a button, and created by that POST."""
     if request.method == "POST":
-        feed = get_object_or_404(CalendarFeed, pk=request.POST.get("feed"))
         try:
-            services.calendar_feed_rotate(feed=feed, by=request.user)
-            messages.success(request, "New subscription URL issued; the old one no longer works.")
+            if feed_pk := request.POST.get("feed"):
+                feed = get_object_or_404(CalendarFeed, pk=_int_or_none(feed_pk) or 0)
+                services.calendar_feed_rotate(feed=feed, by=request.user)
+                messages.success(request, "New subscription URL issued; the old one no longer works.")
+            elif lab_pk := _int_or_none(request.POST.get("lab")):
+                services.calendar_feed_for(lab=get_object_or_404(Lab, pk=lab_pk), by=request.user)
+            elif beamline_pk := _int_or_none(request.POST.get("beamline")):
+                services.calendar_feed_for(beamline=get_object_or_404(Beamline, pk=beamline_pk), by=request.user)
+            else:
+                raise Http404("No such feed.")
         except (DomainError, Http404):
             raise Http404("No such feed.") from None
         return redirect("beamtime:feed-list")
-    feeds = []
-    for lab in permissions.scope(Lab.objects.all(), request.user, "pk"):
-        feeds.append(services.calendar_feed_for(lab=lab, by=request.user))
-    for beamline in selectors.beamline_list().filter(facility__in=access.staff_facility_ids(request.user)):
-        feeds.append(services.calendar_feed_for(beamline=beamline, by=request.user))
-    rows = [
-        {"feed": f, "name": str(f.lab or f.beamline),
-         "url": request.build_absolute_uri(reverse("beamtime:feed", args=[f.token]))}
-        for f in feeds
-    ]  # fmt: skip
+    rows = []
+    labs = permissions.scope(Lab.objects.all(), request.user, "pk")
+    beamlines = selectors.beamline_list().filter(facility__in=access.staff_facility_ids(request.user))
+    existing = CalendarFeed.objects.filter(lab__in=labs) | CalendarFeed.objects.filter(beamline__in=beamlines)
+    by_owner = {(f.lab_id, f.beamline_id): f for f in existing}
+    for lab in labs:
+        rows.append(
+            {"name": str(lab), "kind": "Lab", "field": "lab", "owner": lab.pk, "feed": by_owner.get((lab.pk, None))}
+        )
+    for beamline in beamlines:
+        rows.append(
+            {"name": str(beamline), "kind": "Beamline", "field": "beamline", "owner": beamline.pk,
+             "feed": by_owner.get((None, beamline.pk))}
+        )  # fmt: skip
+    for row in rows:
+        if row["feed"] is not None:
+            row["url"] = request.build_absolute_uri(reverse("beamtime:feed", args=[row["feed"].token]))
     return render(request, "beamtime/feed_list.html", {"rows": rows})
 
 

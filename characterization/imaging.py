@@ -198,7 +198,7 @@ def _decode_tiff(handle, *, size: int, label: str, limits: Limits) -> DecodedIma
             raise ImageRefused(f"{label}the TIFF's pixel data is corrupted and cannot be decoded ({error}).") from None
         decoded = DecodedImage(format="tiff", data=data, bit_depth=dtype.itemsize * 8)
         _to_cyx(decoded, axes)
-        _read_tiff_metadata(tif, decoded)
+        _read_tiff_metadata(tif, decoded, label)
     return decoded
 
 
@@ -236,16 +236,24 @@ def _to_cyx(decoded: DecodedImage, axes: str) -> None:
 _DEFAULT_DPI = {72.0, 96.0, 150.0, 300.0, 600.0}
 
 
-def _read_tiff_metadata(tif: tifffile.TiffFile, decoded: DecodedImage) -> None:
+def _read_tiff_metadata(tif: tifffile.TiffFile, decoded: DecodedImage, label: str = "") -> None:
     if tif.is_ome and tif.ome_metadata:
         decoded.format = "ome-tiff"
         try:
             _read_ome(tif.ome_metadata, decoded)
             decoded.metadata_source = "ome"
-        except ET.ParseError:
-            pass
+        except _HostileXML as error:
+            raise ImageRefused(
+                f"{label}this OME-TIFF's metadata is refused: {error}, which OME-XML never needs. "
+                "Export the file again from the microscope software."
+            ) from None
+        except (ET.ParseError, ValueError, TypeError, AttributeError):
+            pass  # unreadable metadata: the pixels are still good, the metadata is left empty
     if decoded.pixel_size_um is None:
-        size = _tiff_pixel_size(tif)
+        try:
+            size = _tiff_pixel_size(tif)
+        except (ValueError, TypeError, ZeroDivisionError, OverflowError, AttributeError):
+            size = None
         if size is not None:
             decoded.pixel_size_um = size
             decoded.metadata_source = decoded.metadata_source or "tiff"
@@ -253,7 +261,7 @@ def _read_tiff_metadata(tif: tifffile.TiffFile, decoded: DecodedImage) -> None:
         ij = tif.imagej_metadata or {}
         labels = ij.get("Labels")
         if isinstance(labels, list) and len(labels) == decoded.channels:
-            decoded.channel_names = [str(x) for x in labels]
+            decoded.channel_names = [clean_text(x, 80) for x in labels]
         elif decoded.rgb:
             decoded.channel_names = ["R", "G", "B"]
 
@@ -261,7 +269,32 @@ def _read_tiff_metadata(tif: tifffile.TiffFile, decoded: DecodedImage) -> None:
 _UNIT_TO_UM = {"µm": 1.0, "um": 1.0, "micron": 1.0, "nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6, "Å": 1e-4}
 
 
+def _number(text: str | None) -> float | None:
+    """A finite number from a metadata attribute, or None for text, blanks, NaN and infinities."""
+    try:
+        value = float(text) if text is not None else None
+    except (TypeError, ValueError):
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_text(text: str, limit: int) -> str:
+    """Text from a file (a name, a metadata field) without control characters (NUL, newlines), cut to `limit`."""
+    return _CONTROL.sub(" ", str(text)).strip()[:limit]
+
+
+class _HostileXML(ValueError):
+    pass
+
+
 def _read_ome(xml: str, decoded: DecodedImage) -> None:
+    # OME-XML never needs a DTD; entity declarations are how "billion laughs" and external-entity
+    # attacks start, so such metadata is refused before it is parsed.
+    if re.search(r"<!(DOCTYPE|ENTITY)", xml[:65536], re.IGNORECASE):
+        raise _HostileXML("the OME metadata declares a DOCTYPE or XML entities")
     root = ET.fromstring(xml)
     ns = {"ome": root.tag.split("}")[0].strip("{")} if root.tag.startswith("{") else {"ome": ""}
 
@@ -274,15 +307,15 @@ def _read_ome(xml: str, decoded: DecodedImage) -> None:
     image = find(root, "ome:Image")
     pixels = find(image, "ome:Pixels") if image is not None else None
     if pixels is not None:
-        size = pixels.get("PhysicalSizeX")
-        if size:
+        size = _number(pixels.get("PhysicalSizeX"))
+        if size is not None:
             unit = pixels.get("PhysicalSizeXUnit", "µm")
             factor = _UNIT_TO_UM.get(unit)
-            if factor is not None and float(size) > 0:
-                decoded.pixel_size_um = float(size) * factor
+            if factor is not None and size > 0:
+                decoded.pixel_size_um = size * factor
         names = [c.get("Name") or c.get("Fluor") or "" for c in findall(pixels, "ome:Channel")]
         if len(names) == decoded.channels and any(names):
-            decoded.channel_names = [n or f"Channel {i + 1}" for i, n in enumerate(names)]
+            decoded.channel_names = [clean_text(n, 80) or f"Channel {i + 1}" for i, n in enumerate(names)]
     objective_id = None
     if image is not None and (settings := find(image, "ome:ObjectiveSettings")) is not None:
         objective_id = settings.get("ID")
@@ -290,13 +323,13 @@ def _read_ome(xml: str, decoded: DecodedImage) -> None:
         if objective_id and objective.get("ID") != objective_id:
             continue
         parts = [objective.get("Manufacturer", ""), objective.get("Model", "")]
-        magnification, na = objective.get("NominalMagnification"), objective.get("LensNA")
-        if magnification:
-            parts.append(f"{float(magnification):g}x" + (f"/{float(na):g}" if na else ""))
+        magnification, na = _number(objective.get("NominalMagnification")), _number(objective.get("LensNA"))
+        if magnification is not None:
+            parts.append(f"{magnification:g}x" + (f"/{na:g}" if na is not None else ""))
         immersion = objective.get("Immersion")
         if immersion and immersion not in ("Other", "Multi"):
             parts.append(immersion.lower())
-        decoded.objective = " ".join(p for p in parts if p).strip()
+        decoded.objective = clean_text(" ".join(p for p in parts if p), 120)
         break
 
 

@@ -217,7 +217,7 @@ def check_image_upload(
         raise DomainError(f"kind: use one of {', '.join(ImageKind.values)}.", field="kind")
     if modality is not None and modality not in Modality.values:
         raise DomainError(f"modality: use one of {', '.join(Modality.values)}.", field="modality")
-    name = getattr(upload, "name", "") or "upload"
+    name = imaging.clean_text(getattr(upload, "name", "") or "", 255) or "upload"
     source = upload.temporary_file_path() if hasattr(upload, "temporary_file_path") else upload
     try:
         decoded = imaging.decode(source, size=upload.size, name=name, limits=upload_limits())

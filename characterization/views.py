@@ -46,6 +46,7 @@ def check_list(request):
 
 def check_create(request, grid_pk: int):
     grid = grid_selectors.grid_get(user=request.user, pk=grid_pk)
+    permissions.require_member(request.user, grid.lab_id)  # staff may see a grid on their sheet, not check it
     stage = request.POST.get("stage") or request.GET.get("stage") or _default_stage(grid)
     if stage not in CheckStage.values:
         raise Http404("No such stage.")

@@ -166,10 +166,12 @@ STORAGES = {
 }
 
 REST_FRAMEWORK = {
+    # Token first: an anonymous request is answered 401 with `WWW-Authenticate: Token` (DRF takes the
+    # challenge from the first class; session authentication has none and would make it a 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "lims.tokens.ApiTokenAuthentication",  # named, hashed, revocable, optionally read-only (issue 10)
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     # ?format=csv on every list (lims.csv_export streams it), besides JSON and the browsable API.
     "DEFAULT_RENDERER_CLASSES": [
@@ -181,7 +183,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "lims.api_base.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        # django-filter with related-record filters by id, so no filter tells which ids exist.
+        "lims.api_base.FilterBackend",
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],

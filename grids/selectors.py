@@ -76,10 +76,12 @@ def grids_by_ids(*, user, ids) -> list[Grid]:
     """Grids with these ids in the user's labs; a missing, foreign or malformed id raises 404."""
     from django.http import Http404
 
-    try:
-        ids = [int(i) for i in ids]
-    except (TypeError, ValueError):
-        raise Http404("Grid ids are numbers.") from None
+    from lims.forms import parse_id
+
+    parsed = [parse_id(i) for i in ids]
+    if None in parsed:
+        raise Http404("Grid ids are numbers.")
+    ids = parsed
     found = {g.pk: g for g in grid_list(user=user).filter(pk__in=ids)}
     missing = [i for i in ids if i not in found]
     if missing:

@@ -13,7 +13,7 @@ from grids import forms, labels, lifecycle, selectors, services
 from grids.filters import GridFilter
 from grids.lifecycle import GridState
 from lims.errors import DomainError
-from lims.forms import show_domain_error
+from lims.forms import parse_id, show_domain_error
 
 PAGE_SIZE = 50
 
@@ -126,8 +126,8 @@ def label_sheet(request):
     qs = selectors.grid_list(user=request.user)
     if ids := request.GET.getlist("grids"):
         grids = selectors.grids_by_ids(user=request.user, ids=ids)
-    elif (lot := request.GET.get("lot", "")).isdigit():
-        grids = list(qs.filter(lot_id=int(lot)).order_by("barcode"))
+    elif lot := parse_id(request.GET.get("lot")):
+        grids = list(qs.filter(lot_id=lot).order_by("barcode"))
     else:
         grids = []
     items = [(g, labels.qr_data_uri(g.barcode)) for g in grids]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.routers import DefaultRouter
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from lims.errors import DomainError
@@ -28,3 +34,70 @@ def exception_handler(exc, context):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+class Router(DefaultRouter):
+    """DRF's router, with extra actions that accept the format suffix the router adds to their URLs.
+
+    `/grids/{id}/label.json/` passes `format="json"` to the action; an action written as
+    `def label(self, request, pk=None)` would fail with a TypeError (a 500). The suffix still chooses
+    the renderer (DRF reads it from `self.kwargs`); the action itself never sees it.
+    """
+
+    STANDARD_ACTIONS = ("list", "create", "retrieve", "update", "partial_update", "destroy")
+
+    def register(self, prefix, viewset, basename=None):
+        names = [extra.__name__ for extra in viewset.get_extra_actions()] + list(self.STANDARD_ACTIONS)
+        for name in names:
+            function = getattr(viewset, name, None)
+            if function is not None and not _takes_format(function):
+                setattr(viewset, name, _dropping_format(function))
+        super().register(prefix, viewset, basename)
+
+
+def _takes_format(function) -> bool:
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.kind is p.VAR_KEYWORD or p.name == "format" for p in parameters)
+
+
+def _dropping_format(function):
+    @functools.wraps(function)
+    def action(self, request, *args, format=None, **kwargs):
+        return function(self, request, *args, **kwargs)
+
+    return action
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, with filters on related records by id alone.
+
+    A `ModelChoiceFilter` validates `?lab=7` against every lab in the database: another lab's id is
+    accepted (an empty list) while an id that does not exist is a 400 "Select a valid choice", which
+    tells an outsider which ids exist. Here every such filter becomes a plain number filter on the same
+    field: text is a 400 "Enter a number" for everyone, and any id outside the user's records, whether
+    it exists or not, gives the same empty list (the viewset's queryset is already scoped to the user).
+    """
+
+    def get_filterset(self, request, queryset, view):
+        filterset = super().get_filterset(request, queryset, view)
+        if filterset is None:
+            return None
+        for name, original in list(filterset.filters.items()):
+            if isinstance(original, django_filters.ModelMultipleChoiceFilter):
+                replacement = _NumberInFilter(field_name=original.field_name, lookup_expr="in")
+            elif isinstance(original, django_filters.ModelChoiceFilter):
+                replacement = django_filters.NumberFilter(field_name=original.field_name, lookup_expr="exact")
+            else:
+                replacement = original
+            if isinstance(replacement, django_filters.NumberFilter):
+                # A number beyond 64 bits is a 400 "Ensure this value is less than or equal to …", not
+                # an overflow in the database driver (a 500).
+                replacement.extra.setdefault("min_value", -(2**63))
+                replacement.extra.setdefault("max_value", 2**63 - 1)
+            replacement.model, replacement.parent = original.model, filterset
+            filterset.filters[name] = replacement
+        return filterset
+
+
+class _NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
+    pass

@@ -25,7 +25,7 @@ def lab_detail(request, pk: int):
             else:
                 services.membership_add(lab=lab, by=request.user, **form.cleaned_data)
                 messages.success(request, f"{form.cleaned_data['username']} is now {form.cleaned_data['role']}.")
-            return redirect("lab-detail", pk=lab.pk)
+            return redirect("lab-page", pk=lab.pk)
         except DomainError as error:
             show_domain_error(form, error)
     return render(

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from grids import selectors as grid_selectors
 from lims import permissions
+from lims.forms import parse_id
 from lims.models import Lab
 from lims.ranges import range_form_field
 from vitrification import selectors, services
@@ -101,10 +102,8 @@ class RunForm(forms.Form):
         candidates = list(selectors.grids_ready_for_vitrification(user=user).select_related("lot__grid_type", "box"))
         preselected_ids = []
         for value in preselected:
-            try:
-                preselected_ids.append(int(value))
-            except (TypeError, ValueError):
-                continue
+            if (pk := parse_id(value)) is not None:
+                preselected_ids.append(pk)
         candidate_ids = {g.pk for g in candidates}
         # Preselected grids first, in the order given, then the other seeded grids by barcode.
         order = {pk: i for i, pk in enumerate(preselected_ids)}

@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
 from lims.errors import DomainError
-from lims.forms import show_domain_error
+from lims.forms import parse_id, show_domain_error
 from vitrification import filters, forms, selectors, services
 from vitrification.models import InstrumentKind
 
@@ -137,5 +137,7 @@ def vitrify(request):
     """Where the grid list's "Vitrify selected" lands: choose plunge or HPF, keeping ?grids=…"""
     ids = request.GET.getlist("grids")
     query = urlencode([("grids", i) for i in ids])
-    grids = selectors.grids_ready_for_vitrification(user=request.user).filter(pk__in=[i for i in ids if i.isdigit()])
+    grids = selectors.grids_ready_for_vitrification(user=request.user).filter(
+        pk__in=[i for i in map(parse_id, ids) if i]
+    )
     return render(request, "vitrification/vitrify_choose.html", {"query": query, "grids": grids, "asked": len(ids)})

@@ -74,8 +74,9 @@ def test_proposals_policies_and_feeds_pages(web, client, staff, proposal, hzb):
     assert proposal.number in web.get("/beamtime/proposals/").content.decode()
     assert "Ice quality class" in web.get("/beamtime/policies/").content.decode()
     assert web.get(f"/beamtime/policies/{hzb.pk}/edit/").status_code == 404
-    feeds = web.get("/beamtime/feeds/").content.decode()
-    assert ".ics" in feeds
+    assert ".ics" not in web.get("/beamtime/feeds/").content.decode()
+    web.post("/beamtime/feeds/", {"lab": proposal.lab_id})
+    assert ".ics" in web.get("/beamtime/feeds/").content.decode()
     client.force_login(staff)
     form = client.get(f"/beamtime/policies/{hzb.pk}/edit/")
     assert form.status_code == 200
