@@ -191,6 +191,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 *
 LIMS_IMAGE_MAX_BYTES = env_int("LIMS_IMAGE_MAX_BYTES", 2 * 1024**3)
 LIMS_IMAGE_MAX_PIXELS = env_int("LIMS_IMAGE_MAX_PIXELS", 16384 * 16384)
 LIMS_IMAGE_MAX_DECODED_BYTES = env_int("LIMS_IMAGE_MAX_DECODED_BYTES", 4 * 1024**3)
+# Above 64 MiB decoded, a file may not decode to more than this many times its own size (a 1 MB TIFF
+# of zeros that decodes to 1 GiB is a bomb, not a micrograph).
+LIMS_IMAGE_MAX_COMPRESSION_RATIO = env_int("LIMS_IMAGE_MAX_COMPRESSION_RATIO", 200)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
