@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import struct
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -35,6 +36,10 @@ class Limits:
     max_bytes: int
     max_plane_pixels: int
     max_decoded_bytes: int
+    # A file that decodes to more than `ratio_from_bytes` and more than `max_ratio` times its own size is
+    # a decompression bomb (microscope images compress a few times, not hundreds of times).
+    max_ratio: float = 200.0
+    ratio_from_bytes: int = 64 * 1024**2
 
 
 @dataclass
@@ -121,7 +126,7 @@ def decode(source, *, size: int, name: str = "", limits: Limits) -> DecodedImage
         if kind == "tiff":
             decoded = _decode_tiff(handle, size=size, label=label, limits=limits)
         else:
-            decoded = _decode_pillow(handle, kind=kind, label=label, limits=limits)
+            decoded = _decode_pillow(handle, kind=kind, label=label, limits=limits, size=size)
     finally:
         if isinstance(source, str):
             handle.close()
@@ -133,7 +138,9 @@ def decode(source, *, size: int, name: str = "", limits: Limits) -> DecodedImage
     return decoded
 
 
-def _check_dimensions(label: str, plane_pixels: int, decoded_bytes: int, limits: Limits, shape) -> None:
+def _check_dimensions(
+    label: str, plane_pixels: int, decoded_bytes: int, limits: Limits, shape, size: int | None = None
+) -> None:
     if plane_pixels > limits.max_plane_pixels:
         raise ImageRefused(
             f"{label}the image declares {plane_pixels:,} pixels per plane (shape {tuple(shape)}); the limit is "
@@ -143,6 +150,11 @@ def _check_dimensions(label: str, plane_pixels: int, decoded_bytes: int, limits:
         raise ImageRefused(
             f"{label}the image would take {_human(decoded_bytes)} once decoded (shape {tuple(shape)}); the limit is "
             f"{_human(limits.max_decoded_bytes)}. Refused as a possible decompression bomb."
+        )
+    if size and decoded_bytes > limits.ratio_from_bytes and decoded_bytes > limits.max_ratio * size:
+        raise ImageRefused(
+            f"{label}the {_human(size)} file would take {_human(decoded_bytes)} once decoded (shape {tuple(shape)}), "
+            f"{decoded_bytes / size:,.0f} times its size. Refused as a possible decompression bomb."
         )
 
 
@@ -166,7 +178,8 @@ def _decode_tiff(handle, *, size: int, label: str, limits: Limits) -> DecodedIma
         if "Y" not in axes or "X" not in axes:
             raise ImageRefused(f"{label}the TIFF holds no 2-D image (axes {axes!r}).")
         plane = shape[axes.index("Y")] * shape[axes.index("X")]
-        _check_dimensions(label, plane, math.prod(shape) * dtype.itemsize, limits, shape)
+        _check_ifd_chain(handle, size=size, label=label)
+        _check_dimensions(label, plane, math.prod(shape) * dtype.itemsize, limits, shape, size)
         if dtype not in _ACCEPTED_DTYPES:
             raise ImageRefused(f"{label}pixels of type {dtype} are not supported: use 8 or 16-bit integers.")
         # Truncation: every strip or tile the file declares must lie inside the file.
@@ -176,6 +189,9 @@ def _decode_tiff(handle, *, size: int, label: str, limits: Limits) -> DecodedIma
             if not offsets:
                 continue
             end = max(o + c for o, c in zip(offsets, counts, strict=False))
+            for tag in getattr(page, "tags", {}).values():
+                if tag.valueoffset + tag.valuebytecount > size:
+                    end = max(end, tag.valueoffset + tag.valuebytecount)
             if end > size or any(c == 0 for c in counts):
                 raise ImageRefused(
                     f"{label}the TIFF is truncated: its pixel data should reach byte {end:,} but the file has "
@@ -196,10 +212,89 @@ def _decode_tiff(handle, *, size: int, label: str, limits: Limits) -> DecodedIma
             ) from None
         except Exception as error:
             raise ImageRefused(f"{label}the TIFF's pixel data is corrupted and cannot be decoded ({error}).") from None
+        if data.dtype.kind == "f" and not np.isfinite(data).all():
+            raise ImageRefused(
+                f"{label}the image holds NaN or infinite pixel values; export it as 8 or 16-bit integers."
+            )
         decoded = DecodedImage(format="tiff", data=data, bit_depth=dtype.itemsize * 8)
-        _to_cyx(decoded, axes)
+        try:
+            _to_cyx(decoded, axes)
+        except (ValueError, IndexError) as error:
+            raise ImageRefused(
+                f"{label}the TIFF's declared axes ({axes}) do not match its pixel data ({error})."
+            ) from None
         _read_tiff_metadata(tif, decoded, label)
     return decoded
+
+
+def _check_ifd_chain(handle, *, size: int, label: str) -> None:
+    """Refuse a TIFF whose chain of image directories points past the end of the file (a file cut off
+    after its first page would otherwise read as a complete one-page image)."""
+    handle.seek(0)
+    header = handle.read(16)
+    order = "<" if header[:2] == b"II" else ">"
+    big = header[2:4] in (b"+\x00", b"\x00+")
+    offset_format, count_format, entry_size = ("Q", "Q", 20) if big else ("I", "H", 12)
+    offset = struct.unpack_from(order + offset_format, header, 8 if big else 4)[0]
+    seen = set()
+    while offset and offset not in seen and len(seen) < 100_000:
+        seen.add(offset)
+        count_size = struct.calcsize(count_format)
+        if offset + count_size > size:
+            break
+        handle.seek(offset)
+        count = struct.unpack(order + count_format, handle.read(count_size))[0]
+        next_at = offset + count_size + count * entry_size
+        pointer_size = struct.calcsize(offset_format)
+        if next_at + pointer_size > size:
+            break
+        entries = handle.read(count * entry_size)
+        if _values_past_end(entries, order=order, big=big, size=size):
+            break
+        handle.seek(next_at)
+        offset = struct.unpack(order + offset_format, handle.read(pointer_size))[0]
+        if offset >= size:
+            break
+    else:
+        handle.seek(0)
+        return
+    handle.seek(0)
+    raise ImageRefused(
+        f"{label}the TIFF is truncated: its image directories continue past the end of the file ({size:,} bytes). "
+        "Upload the complete file."
+    )
+
+
+_TIFF_TYPE_BYTES = {
+    1: 1,
+    2: 1,
+    3: 2,
+    4: 4,
+    5: 8,
+    6: 1,
+    7: 1,
+    8: 2,
+    9: 4,
+    10: 8,
+    11: 4,
+    12: 8,
+    13: 4,
+    16: 8,
+    17: 8,
+    18: 8,
+}
+
+
+def _values_past_end(entries: bytes, *, order: str, big: bool, size: int) -> bool:
+    """Whether a directory's entries keep values (stored beyond the entry) past the end of the file."""
+    entry_format = order + ("HHQQ" if big else "HHII")
+    inline = 8 if big else 4
+    for start in range(0, len(entries) - struct.calcsize(entry_format) + 1, struct.calcsize(entry_format)):
+        _tag, kind, count, value = struct.unpack_from(entry_format, entries, start)
+        length = _TIFF_TYPE_BYTES.get(kind, 1) * count
+        if length > inline and value + length > size:
+            return True
+    return False
 
 
 def _to_cyx(decoded: DecodedImage, axes: str) -> None:
@@ -357,7 +452,7 @@ def _tiff_pixel_size(tif: tifffile.TiffFile) -> float | None:
     return None
 
 
-def _decode_pillow(handle, *, kind: str, label: str, limits: Limits) -> DecodedImage:
+def _decode_pillow(handle, *, kind: str, label: str, limits: Limits, size: int | None = None) -> DecodedImage:
     name = "PNG" if kind == "png" else "JPEG"
     try:
         with warnings.catch_warnings():
@@ -372,7 +467,7 @@ def _decode_pillow(handle, *, kind: str, label: str, limits: Limits) -> DecodedI
                 image = Image.open(handle)
             width, height = image.size
             bands = len(image.getbands())
-            _check_dimensions(label, width * height, width * height * bands * 2, limits, (height, width, bands))
+            _check_dimensions(label, width * height, width * height * bands * 2, limits, (height, width, bands), size)
             image.load()
     except ImageRefused:
         raise

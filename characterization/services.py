@@ -54,6 +54,7 @@ def upload_limits() -> imaging.Limits:
         max_bytes=int(getattr(settings, "LIMS_IMAGE_MAX_BYTES", 2 * 1024**3)),
         max_plane_pixels=int(getattr(settings, "LIMS_IMAGE_MAX_PIXELS", 16384 * 16384)),
         max_decoded_bytes=int(getattr(settings, "LIMS_IMAGE_MAX_DECODED_BYTES", 4 * 1024**3)),
+        max_ratio=float(getattr(settings, "LIMS_IMAGE_MAX_COMPRESSION_RATIO", 200)),
     )
 
 

@@ -17,4 +17,10 @@ document.addEventListener("DOMContentLoaded", () => {
       window.location = url.toString();
     });
   });
+  // Print buttons (no inline onclick: the content security policy allows no inline script).
+  document.querySelectorAll("[data-print]").forEach((btn) => {
+    btn.addEventListener("click", () => window.print());
+  });
+  // Colour swatches: the colour comes from the data, set through the CSSOM (no inline style attribute).
+  document.querySelectorAll("[data-colour]").forEach((el) => { el.style.background = el.dataset.colour; });
 });
