@@ -9,3 +9,7 @@ class BeamtimeConfig(AppConfig):
         from grids.selectors import grid_visibility_register
 
         grid_visibility_register(grids_on_staffed_sheets)
+
+        from beamtime import insights
+
+        insights.register()

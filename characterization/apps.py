@@ -9,3 +9,7 @@ class CharacterizationConfig(AppConfig):
         from grids.api import grid_detail_fields_register
 
         grid_detail_fields_register(grid_detail_fields)
+
+        from characterization import insights
+
+        insights.register()

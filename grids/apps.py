@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class GridsConfig(AppConfig):
     name = "grids"
+
+    def ready(self) -> None:
+        from grids.insights import register_grid_parts
+
+        register_grid_parts()

@@ -141,3 +141,35 @@ class SeedingForm(forms.ModelForm):
 
     def _post_clean(self):
         """Model validation happens in the service, which names the field and the range."""
+
+
+class DashboardFilterForm(forms.Form):
+    """The QC dashboard's filters: dates here, the rest from the registered filters (grids.insights).
+
+    A value that cannot be used is reported next to its field and left out; the other filters still apply.
+    """
+
+    start = forms.DateField(required=False, label="Registered from", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="Registered until", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, lab_ids: tuple[int, ...], **kwargs):
+        from grids import insights
+
+        super().__init__(*args, **kwargs)
+        self.registered = insights.filters()
+        for item in self.registered:
+            self.fields[item.key] = forms.ChoiceField(
+                required=False, label=item.label, choices=[("", "All")] + item.choices(lab_ids)
+            )
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            self.add_error("end", f"The range ends ({end:%d %b %Y}) before it starts ({start:%d %b %Y}).")
+        return data
+
+    def usable(self) -> dict:
+        """The values that passed their checks (fields with an error are dropped)."""
+        self.is_valid()
+        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors and v}

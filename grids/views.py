@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -232,3 +233,40 @@ def seeding_create(request):
 def seeding_detail(request, pk: int):
     seeding = get_object_or_404(selectors.seeding_list(user=request.user), pk=pk)
     return render(request, "grids/seeding_detail.html", {"seeding": seeding})
+
+
+def _dashboard_query(request):
+    from grids import insights
+
+    lab_ids = insights.dashboard_lab_ids(request.user)
+    if not lab_ids:
+        raise PermissionDenied("The QC dashboard is for QC reviewers and lab admins.")
+    form = forms.DashboardFilterForm(request.GET or None, lab_ids=lab_ids)
+    return form, insights.query_build(lab_ids=lab_ids, values=form.usable() if request.GET else {})
+
+
+def qc_dashboard(request):
+    """Funnel, pass rates and timings of the labs the person reviews, every chart with its CSV."""
+    from grids import insights
+
+    form, query = _dashboard_query(request)
+    params = request.GET.urlencode()
+    return render(
+        request,
+        "grids/qc_dashboard.html",
+        {"form": form, "panels": insights.charts_build(query), "params": params},
+    )
+
+
+def qc_dashboard_csv(request, panel: str, chart: str):
+    """One chart's table as CSV, with the same filters as the page."""
+    from grids import insights
+
+    _, query = _dashboard_query(request)
+    item = insights.panel_get(panel)
+    found = next((c for c in item.build(query) if c.key == chart), None) if item else None
+    if found is None:
+        raise Http404("No such chart.")
+    response = HttpResponse(found.table.csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="qc-{found.key}.csv"'
+    return response

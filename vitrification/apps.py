@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class VitrificationConfig(AppConfig):
     name = "vitrification"
+
+    def ready(self) -> None:
+        from vitrification import insights
+
+        insights.register()

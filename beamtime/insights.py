@@ -1,0 +1,131 @@
+"""What beamtime adds to the QC dashboard: the funnel's steps at the beamline, the time from seeding to
+beamtime, and how sessions were used. Registered in BeamtimeConfig.ready()."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models.functions import TruncMonth
+
+from beamtime.models import BeamtimeSession, SampleSheetEntry, SessionStatus
+from grids import insights
+from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config
+from grids.lifecycle import GridState
+
+_DAY_BINS = (
+    (0, 3, "under 3 days"),
+    (3, 7, "3–7 days"),
+    (7, 14, "1–2 weeks"),
+    (14, 28, "2–4 weeks"),
+    (28, None, "over 4 weeks"),
+)
+USED = (SessionStatus.RUNNING, SessionStatus.FINISHED)
+IMAGED = (GridState.IMAGED, GridState.ARCHIVED)
+
+
+def seeding_to_beamtime(query: DashboardQuery) -> list[Chart]:
+    """Days from seeding a grid to the start of the session whose sample sheet it is on: one aggregate."""
+    entries = (
+        SampleSheetEntry.objects.filter(query.q("grid__"), grid__seeded__isnull=False)
+        .exclude(session__status=SessionStatus.CANCELLED)
+        .annotate(
+            wait=ExpressionWrapper(
+                F("session__start") - F("grid__seeded__seeding__seeded_at"), output_field=DurationField()
+            )
+        )
+        .order_by()
+    )
+    counts = entries.aggregate(
+        **{
+            f"b{i}": Count(
+                "pk",
+                filter=Q(wait__gte=timedelta(days=low)) & (Q(wait__lt=timedelta(days=high)) if high else Q()),
+            )
+            for i, (low, high, _) in enumerate(_DAY_BINS)
+        }
+    )
+    rows = [(label, counts[f"b{i}"]) for i, (_, _, label) in enumerate(_DAY_BINS)]
+    total = sum(n for _, n in rows)
+    return [
+        Chart(
+            key="seeding-to-beamtime",
+            title="Time from seeding to beamtime",
+            table=Table(("Seeded before the session", "Grids"), rows if total else []),
+            config=bar_config(
+                [f"{label}: {n}" for label, n in rows], [n for _, n in rows], label="Grids", unit="Grids"
+            ),
+            summary=f"{total} grids on sample sheets",
+        )
+    ]
+
+
+def beamtime_use(query: DashboardQuery) -> list[Chart]:
+    """Per month of running or finished sessions: shifts, grids on the sheets, grids imaged, per shift.
+    Two grouped queries (shifts of the sessions; grids of the sheets, with the grid filters)."""
+    sessions = BeamtimeSession.objects.filter(query.window("start"), lab_id__in=query.lab_ids, status__in=USED)
+    if lab := query.lookups.get("lab_id"):
+        sessions = sessions.filter(lab_id=lab)
+    shifts = dict(
+        sessions.annotate(month=TruncMonth("start"))
+        .order_by()
+        .values("month")
+        .annotate(n=Sum("shifts"))
+        .values_list("month", "n")
+    )
+    grids = {
+        row["month"]: row
+        for row in SampleSheetEntry.objects.filter(query.q("grid__"), session__in=sessions)
+        .annotate(month=TruncMonth("session__start"))
+        .order_by()
+        .values("month")
+        .annotate(grids=Count("pk"), imaged=Count("pk", filter=Q(grid__state__in=IMAGED)))
+    }
+    rows = []
+    for month in sorted(set(shifts) | set(grids)):
+        n_shifts = shifts.get(month) or 0
+        g = grids.get(month, {"grids": 0, "imaged": 0})
+        per = g["grids"] / n_shifts if n_shifts else 0
+        per_imaged = g["imaged"] / n_shifts if n_shifts else 0
+        rows.append((f"{month:%Y-%m}", n_shifts, g["grids"], g["imaged"], round(per, 2), round(per_imaged, 2)))
+    labels = [f"{r[0]}: {r[4]:g} grids, {r[5]:g} imaged per shift" for r in rows]
+    return [
+        Chart(
+            key="beamtime-use",
+            title="Grids per shift",
+            table=Table(
+                ("Month", "Shifts", "Grids on sheets", "Grids imaged", "Grids per shift", "Imaged per shift"), rows
+            ),
+            config=bar_config(labels, [r[4] for r in rows], label="Grids per shift", unit="Grids per shift"),
+            summary=f"{sum(r[1] for r in rows)} shifts used, {sum(r[3] for r in rows)} grids imaged",
+            note="Running and finished sessions, by the month they started. Datasets accepted per shift come with "
+            "the reconstruction pages.",
+        )
+    ]
+
+
+def register() -> None:
+    for key, label, order, state in (
+        ("scheduled", "Booked into a session", 50, GridState.SCHEDULED),
+        ("shipped", "Shipped", 60, GridState.SHIPPED),
+        ("imaged", "Imaged", 70, GridState.IMAGED),
+    ):
+        insights.funnel_stage_register(insights.FunnelStage(key, label, order, insights.reached_state(state), state))
+    insights.panel_register(
+        Panel(
+            "seeding-to-beamtime",
+            "From seeding to beamtime",
+            60,
+            seeding_to_beamtime,
+            "How long grids wait between seeding and the beam.",
+        )
+    )
+    insights.panel_register(
+        Panel(
+            "beamtime-use",
+            "Beamtime use",
+            70,
+            beamtime_use,
+            "How full the sessions were, and how much of it was imaged.",
+        )
+    )
