@@ -13,3 +13,4 @@ class BeamtimeConfig(AppConfig):
         from beamtime import insights
 
         insights.register()
+        insights.register_next_steps()

@@ -129,3 +129,101 @@ def register() -> None:
             "How full the sessions were, and how much of it was imaged.",
         )
     )
+
+
+# What a person does to give a gate metric a value, for the rules a grid does not yet meet.
+_HOW = {
+    "squares_found": "upload an atlas image (whole grid, low magnification) to its post-vitrification check",
+    "intact_fraction": "upload an atlas image to its post-vitrification check",
+    "contamination_spots": "upload an atlas image to its post-vitrification check",
+    "target_count": "place targets on an image of its post-vitrification check",
+    "qc_accepted": "have a QC reviewer accept it",
+    "post_vitrification_check": "record a post-vitrification check",
+    "pre_vitrification_check": "record a pre-vitrification check",
+}
+
+
+def _accepted(grid, user):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from beamtime import quality
+    from grids.next_steps import NextStep
+
+    coming = list(
+        BeamtimeSession.objects.filter(
+            lab_id=grid.lab_id,
+            status__in=(SessionStatus.PLANNED, SessionStatus.CONFIRMED),
+            start__gt=timezone.now(),
+        )
+        .select_related("beamline__facility")
+        .order_by("start")[:5]
+    )
+    if not coming:
+        return NextStep(
+            "Book it into a beamtime session: no session of your lab is coming up yet, so plan one first.",
+            reverse("beamtime:session-create"),
+            "Plan a session",
+        )
+    rules, seen = [], set()
+    facts = quality.grid_quality_facts(grid)
+    for session in coming:
+        if session.beamline_id in seen:
+            continue
+        seen.add(session.beamline_id)
+        evaluation = quality.evaluate(grid=grid, beamline=session.beamline, facts=facts)
+        for rule in evaluation.failing:
+            how = _HOW.get(rule.metric, "")
+            rules.append(f"{session.beamline} asks {rule.message}" + (f": {how} first." if how else "."))
+        if evaluation.passed:
+            rules.append(f"It passes the gate of {session.beamline}.")
+    first = coming[0]
+    return NextStep(
+        f"Book it into a beamtime session: the next is {first.beamline} on {first.start:%d %b %Y}.",
+        reverse("beamtime:session-detail", args=[first.pk]),
+        "Open that session's sample sheet",
+        rules=rules,
+    )
+
+
+def _scheduled(grid, user):
+    from django.urls import reverse
+
+    from grids.next_steps import NextStep
+
+    entry = (
+        SampleSheetEntry.objects.filter(grid=grid)
+        .exclude(session__status__in=(SessionStatus.CANCELLED, SessionStatus.FINISHED))
+        .select_related("session__beamline")
+        .order_by("session__start")
+        .first()
+    )
+    if entry is None:
+        return None
+    return NextStep(
+        f"Ship it to {entry.session.beamline} for the session of {entry.session.start:%d %b %Y}: pack it into a "
+        "shipment (dewar) with the other grids of the sheet.",
+        reverse("beamtime:shipment-create", args=[entry.session_id]),
+        "Pack a shipment",
+    )
+
+
+def _shipped(grid, user):
+    from django.urls import reverse
+
+    from grids.next_steps import NextStep
+
+    item = grid.shipment_items.select_related("shipment").order_by("-shipment__created_at").first()
+    return NextStep(
+        "On its way to the beamline: facility staff mark the shipment received; once measured, the grid is imaged.",
+        reverse("beamtime:shipment-detail", args=[item.shipment_id]) if item else "",
+        "Open the shipment" if item else "",
+    )
+
+
+def register_next_steps() -> None:
+    from grids.next_steps import next_step_register
+
+    next_step_register(GridState.ACCEPTED, _accepted)
+    next_step_register(GridState.SCHEDULED, _scheduled)
+    next_step_register(GridState.SHIPPED, _shipped)

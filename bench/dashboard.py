@@ -292,7 +292,7 @@ def run(quick: bool = False) -> str:
     fill = time.perf_counter() - t0
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
     url = "/grids/qc/"
     grid_type = lab.grid_lots.order_by("pk").first().grid_type_id

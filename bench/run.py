@@ -21,6 +21,7 @@ SECTIONS: list[str] = [
     "bench.engine",
     "bench.focus",
     "bench.characterization",
+    "bench.dashboard",
 ]
 
 MARK = "<!-- section: {} -->"

@@ -13,3 +13,4 @@ class CharacterizationConfig(AppConfig):
         from characterization import insights
 
         insights.register()
+        insights.register_next_steps()

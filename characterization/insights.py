@@ -290,3 +290,47 @@ def register() -> None:
             "Grids checked after vitrification that wait for a decision.",
         )
     )
+
+
+def _vitrified(grid, user):
+    from django.urls import reverse
+
+    from grids.next_steps import NextStep
+
+    post = Check.objects.filter(grid=grid, stage=CheckStage.POST_VITRIFICATION).order_by("-checked_at", "-id").first()
+    new_check = f"{reverse('characterization:check-create', args=[grid.pk])}?stage=post_vitrification"
+    if post is None:
+        return NextStep(
+            "Look at it under the light microscope: record a post-vitrification check with the ice class, an atlas "
+            "image of the whole grid and the cells to image (targets).",
+            new_check,
+            "Record the post-vitrification check",
+        )
+    from lims import permissions
+    from lims.models import Role
+
+    reviewer = user is not None and permissions.has_role(user, grid.lab_id, [Role.QC_REVIEWER, Role.LAB_ADMIN])
+    return NextStep(
+        "Decide: accept it for the beamline or reject it, on its post-vitrification check."
+        if reviewer
+        else "Wait for a QC reviewer to accept or reject it (its post-vitrification check is recorded). "
+        "Add images or targets meanwhile if the check lacks them.",
+        reverse("characterization:check-detail", args=[post.pk]),
+        "Review the check" if reviewer else "Open the check",
+    )
+
+
+def _rejected(grid, user):
+    from grids.next_steps import NextStep
+
+    return NextStep(
+        "Rejected by QC: discard it below, or ask a reviewer to revise the decision on a new check. A reviewer can "
+        "still put it on a sample sheet with a written override."
+    )
+
+
+def register_next_steps() -> None:
+    from grids.next_steps import next_step_register
+
+    next_step_register("vitrified", _vitrified)
+    next_step_register("rejected", _rejected)

@@ -5,6 +5,8 @@ class GridsConfig(AppConfig):
     name = "grids"
 
     def ready(self) -> None:
+        from grids import next_steps
         from grids.insights import register_grid_parts
 
         register_grid_parts()
+        next_steps.register()

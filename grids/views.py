@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from grids import forms, labels, lifecycle, selectors, services
+from grids import forms, labels, lifecycle, next_steps, selectors, services
 from grids.lifecycle import GridState
 from lims.errors import DomainError
 from lims.forms import show_domain_error
@@ -105,6 +105,7 @@ def grid_detail(request, pk: int):
         "grids/grid_detail.html",
         {
             "grid": grid,
+            "step": next_steps.next_step(grid, request.user),
             "timeline": selectors.grid_timeline(grid=grid),
             "seeding": grid.seedings.select_related("cell_line").first(),
             "qr": labels.qr_data_uri(grid.barcode, scale=5),

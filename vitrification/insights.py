@@ -32,9 +32,28 @@ def _instrument_lookups(value: str) -> dict:
 
 
 def register() -> None:
+    from grids.next_steps import next_step_register
+
+    next_step_register("seeded", _seeded)
     insights.filter_register(
         insights.DashboardFilter("method", "Vitrification method", 40, _method_choices, _method_lookups)
     )
     insights.filter_register(
         insights.DashboardFilter("instrument", "Instrument", 50, _instrument_choices, _instrument_lookups)
+    )
+
+
+def _seeded(grid, user):
+    from django.urls import reverse
+
+    from grids.next_steps import NextStep
+
+    return NextStep(
+        "Freeze it: plunge-freeze (most cell grids) or high-pressure-freeze. A pre-vitrification light-microscopy "
+        "check first is optional but shows the cells before they are frozen.",
+        f"{reverse('vitrification:plunge-run-create')}?grids={grid.pk}",
+        "Plunge-freeze this grid",
+        also=[
+            ("High-pressure-freeze", f"{reverse('vitrification:hpf-run-create')}?grids={grid.pk}"),
+        ],
     )
