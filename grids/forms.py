@@ -6,6 +6,7 @@ from grids.lifecycle import GridState
 from grids.models import CellLine, Grid, GridType, Seeding, StorageBox
 from grids.ranges import SEEDING_RANGES
 from lims import permissions
+from lims.forms import happened
 from lims.models import Lab
 
 
@@ -36,7 +37,7 @@ class GridLotForm(forms.Form):
     lot_number = forms.CharField(max_length=80)
     quantity = forms.IntegerField(min_value=1, max_value=100000, help_text="Grids in the box as received")
     vendor = forms.CharField(max_length=120, required=False, help_text="Defaults to the grid type's vendor")
-    received_on = forms.DateField(required=False, widget=DateInput)
+    received_on = forms.DateField(required=False, widget=DateInput, validators=[happened("The day the lot arrived")])
     expires_on = forms.DateField(required=False, widget=DateInput)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -105,10 +106,14 @@ class CellLineForm(forms.ModelForm):
 
 class SeedingForm(forms.ModelForm):
     grids = forms.ModelMultipleChoiceField(
-        queryset=Grid.objects.none(), help_text="Registered grids of your labs; hold Ctrl/⌘ to select several"
+        queryset=Grid.objects.none(),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "tick-list"}),
+        help_text="Registered grids of your labs: tick every grid that gets these cells",
     )
     cell_line = forms.ModelChoiceField(queryset=CellLine.objects.none())
-    seeded_at = forms.DateTimeField(required=False, widget=DateTimeInput, help_text="Defaults to now")
+    seeded_at = forms.DateTimeField(
+        required=False, widget=DateTimeInput, help_text="Defaults to now", validators=[happened("The seeding")]
+    )
 
     class Meta:
         model = Seeding

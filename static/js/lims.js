@@ -1,5 +1,13 @@
 // Small progressive enhancements; every page works without them.
 document.addEventListener("DOMContentLoaded", () => {
+  // Grouped menus: opening one closes the others; a tap outside closes them all.
+  const menus = [...document.querySelectorAll("details.menu")];
+  menus.forEach((menu) => menu.addEventListener("toggle", () => {
+    if (menu.open) menus.forEach((other) => { if (other !== menu) other.open = false; });
+  }));
+  document.addEventListener("click", (ev) => {
+    if (!ev.target.closest("details.menu")) menus.forEach((menu) => { menu.open = false; });
+  });
   // "Select all" checkbox for bulk actions.
   document.querySelectorAll("[data-select-all]").forEach((box) => {
     box.addEventListener("change", () => {
