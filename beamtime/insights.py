@@ -3,15 +3,31 @@ beamtime, and how sessions were used. Registered in BeamtimeConfig.ready()."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, F, FloatField, Func, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from beamtime.models import BeamtimeSession, SampleSheetEntry, SessionStatus
 from grids import insights
 from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config
 from grids.lifecycle import GridState
+
+
+class DaysBetween(Func):
+    """Days from `start` to `end` as a number, computed natively (julianday on SQLite, epoch on PostgreSQL):
+    Django's duration arithmetic calls back into Python for every row on SQLite."""
+
+    output_field = FloatField()
+    arity = 2
+    template = "(julianday(%(expressions)s))"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        end, start = (compiler.compile(e) for e in self.source_expressions)
+        return f"(julianday({end[0]}) - julianday({start[0]}))", [*end[1], *start[1]]
+
+    def as_postgresql(self, compiler, connection, **extra):
+        end, start = (compiler.compile(e) for e in self.source_expressions)
+        return f"(EXTRACT(EPOCH FROM ({end[0]} - {start[0]})) / 86400.0)", [*end[1], *start[1]]
+
 
 _DAY_BINS = (
     (0, 3, "under 3 days"),
@@ -29,18 +45,14 @@ def seeding_to_beamtime(query: DashboardQuery) -> list[Chart]:
     entries = (
         SampleSheetEntry.objects.filter(query.q("grid__"), grid__seeded__isnull=False)
         .exclude(session__status=SessionStatus.CANCELLED)
-        .annotate(
-            wait=ExpressionWrapper(
-                F("session__start") - F("grid__seeded__seeding__seeded_at"), output_field=DurationField()
-            )
-        )
+        .annotate(wait=DaysBetween(F("session__start"), F("grid__seeded__seeding__seeded_at")))
         .order_by()
     )
     counts = entries.aggregate(
         **{
             f"b{i}": Count(
                 "pk",
-                filter=Q(wait__gte=timedelta(days=low)) & (Q(wait__lt=timedelta(days=high)) if high else Q()),
+                filter=Q(wait__gte=low) & (Q(wait__lt=high) if high else Q()),
             )
             for i, (low, high, _) in enumerate(_DAY_BINS)
         }
@@ -105,6 +117,10 @@ def beamtime_use(query: DashboardQuery) -> list[Chart]:
 
 
 def register() -> None:
+    from beamtime.models import SessionTransition, ShipmentTransition
+
+    for model in (BeamtimeSession, SampleSheetEntry, SessionTransition, ShipmentTransition):
+        insights.version_source_register(f"beamtime.{model.__name__}", insights.newest_pk(model))
     for key, label, order, state in (
         ("scheduled", "Booked into a session", 50, GridState.SCHEDULED),
         ("shipped", "Shipped", 60, GridState.SHIPPED),

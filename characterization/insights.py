@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Avg, Case, CharField, Count, Exists, F, FloatField, OuterRef, Q, Subquery, Value, When
+from django.db.models import Avg, Case, CharField, Count, Exists, F, FloatField, Max, OuterRef, Q, Subquery, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast, Coalesce, Round
 
@@ -249,6 +249,12 @@ def review_queue_age(query: DashboardQuery) -> list[Chart]:
 
 
 def register() -> None:
+    # New rows, and edits (a check's history row), and finished metrics change the figures.
+    for model in (Check, Check.history.model, QCDecision, CheckImage):
+        insights.version_source_register(f"characterization.{model.__name__}", insights.newest_pk(model))
+    insights.version_source_register(
+        "characterization.metrics", lambda: CheckImage.objects.aggregate(m=Max("metrics_finished_at"))["m"]
+    )
     insights.funnel_stage_register(
         insights.FunnelStage(
             "checked",

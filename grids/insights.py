@@ -281,6 +281,8 @@ def register_grid_parts() -> None:
             "cell_line", "Cell line", 30, _cell_line_choices, lambda v: {"seeded__seeding__cell_line_id": int(v)}
         )
     )
+    version_source_register("grids.transition", newest_pk(GridTransition))
+    version_source_register("grids.grid", newest_pk(Grid))
     funnel_stage_register(FunnelStage("registered", "Registered", 10, None, GridState.REGISTERED))
     funnel_stage_register(FunnelStage("seeded", "Seeded", 20, reached_state(GridState.SEEDED), GridState.SEEDED))
     funnel_stage_register(
@@ -311,5 +313,51 @@ def query_build(*, lab_ids: tuple[int, ...], values: dict) -> DashboardQuery:
     return DashboardQuery(lab_ids=lab_ids, lookups=lookups, start=start, end=end)
 
 
-def charts_build(query: DashboardQuery) -> list[tuple[Panel, list[Chart]]]:
-    return [(panel, panel.build(query)) for panel in panels()]
+# --- answers kept while the data has not changed --------------------------------------------------------
+#
+# Every panel is aggregated in the database, but at 100 000 grids a full pass over the tables costs seconds
+# on SQLite. The answer for one set of filters is therefore kept in the cache under the data's version: a
+# handful of O(1) look-ups (the newest id of each table whose rows change the figures, registered by the
+# apps like the panels). A new lifecycle move, check, decision or sheet entry changes the version, so the
+# next request recomputes; edits that add no row (a corrected score) show within CACHE_SECONDS.
+
+CACHE_SECONDS = 600
+_versions: dict[str, Callable[[], Any]] = {}
+
+
+def version_source_register(key: str, source: Callable[[], Any]) -> None:
+    """Let `source()` (one cheap query) say whether data the dashboard reads has changed."""
+    _versions[key] = source
+
+
+def data_version() -> tuple:
+    return tuple((key, _versions[key]()) for key in sorted(_versions))
+
+
+def _cache_key(query: DashboardQuery, version: tuple) -> str:
+    import hashlib
+
+    raw = repr((query.lab_ids, sorted(query.lookups.items()), query.start, query.end, version, sorted(_panels)))
+    return "qc-dashboard:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+def charts_build(query: DashboardQuery, *, use_cache: bool = True) -> list[tuple[Panel, list[Chart]]]:
+    """Every panel's charts for the query, from the cache while the data's version is unchanged."""
+    from django.core.cache import cache
+
+    key = _cache_key(query, data_version()) if use_cache else ""
+    cached = cache.get(key) if use_cache else None
+    if cached is None:
+        cached = [(panel.key, panel.build(query)) for panel in panels()]
+        if use_cache:
+            cache.set(key, cached, CACHE_SECONDS)
+    return [(_panels[k], charts) for k, charts in cached if k in _panels]
+
+
+def newest_pk(model) -> Callable[[], Any]:
+    """A version source: the newest primary key of `model` (an index look-up)."""
+
+    def source():
+        return model.objects.order_by("-pk").values_list("pk", flat=True).first()
+
+    return source

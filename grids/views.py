@@ -264,8 +264,8 @@ def qc_dashboard_csv(request, panel: str, chart: str):
     from grids import insights
 
     _, query = _dashboard_query(request)
-    item = insights.panel_get(panel)
-    found = next((c for c in item.build(query) if c.key == chart), None) if item else None
+    charts = dict((p.key, c) for p, c in insights.charts_build(query)).get(panel, [])
+    found = next((c for c in charts if c.key == chart), None)
     if found is None:
         raise Http404("No such chart.")
     response = HttpResponse(found.table.csv(), content_type="text/csv; charset=utf-8")
