@@ -219,7 +219,7 @@ def _scheduled(grid, user):
     return NextStep(
         f"Ship it to {entry.session.beamline} for the session of {entry.session.start:%d %b %Y}: pack it into a "
         "shipment (dewar) with the other grids of the sheet.",
-        reverse("beamtime:shipment-create", args=[entry.session_id]),
+        reverse("beamtime:session-detail", args=[entry.session_id]) + "#pack",
         "Pack a shipment",
     )
 
