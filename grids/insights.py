@@ -316,12 +316,15 @@ def query_build(*, lab_ids: tuple[int, ...], values: dict) -> DashboardQuery:
 # --- answers kept while the data has not changed --------------------------------------------------------
 #
 # Every panel is aggregated in the database, but at 100 000 grids a full pass over the tables costs seconds
-# on SQLite. The answer for one set of filters is therefore kept in the cache under the data's version: a
-# handful of O(1) look-ups (the newest id of each table whose rows change the figures, registered by the
-# apps like the panels). A new lifecycle move, check, decision or sheet entry changes the version, so the
-# next request recomputes; edits that add no row (a corrected score) show within CACHE_SECONDS.
+# on SQLite. The answer for one set of filters is therefore kept in the cache with the data's version it
+# was computed from: a handful of O(1) look-ups (the newest id of each table whose rows change the figures,
+# registered by the apps like the panels). When the version has moved on, the page shows the last answer
+# with its time, and a task (grids.tasks.qc_dashboard_refresh) computes the new one; only a set of filters
+# never asked before is computed while the person waits. Edits that add no row (a corrected score) show
+# within CACHE_SECONDS.
 
 CACHE_SECONDS = 600
+KEEP_SECONDS = 7 * 24 * 3600
 _versions: dict[str, Callable[[], Any]] = {}
 
 
@@ -334,24 +337,67 @@ def data_version() -> tuple:
     return tuple((key, _versions[key]()) for key in sorted(_versions))
 
 
-def _cache_key(query: DashboardQuery, version: tuple) -> str:
+def _cache_key(query: DashboardQuery) -> str:
     import hashlib
 
-    raw = repr((query.lab_ids, sorted(query.lookups.items()), query.start, query.end, version, sorted(_panels)))
+    raw = repr((query.lab_ids, sorted(query.lookups.items()), query.start, query.end, sorted(_panels)))
     return "qc-dashboard:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-def charts_build(query: DashboardQuery, *, use_cache: bool = True) -> list[tuple[Panel, list[Chart]]]:
-    """Every panel's charts for the query, from the cache while the data's version is unchanged."""
+@dataclass(frozen=True)
+class Answer:
+    charts: list[tuple[Panel, list[Chart]]]
+    computed_at: datetime
+    # Newer records exist than these figures count; a refresh is on its way.
+    stale: bool = False
+
+
+def answer_compute(query: DashboardQuery) -> dict:
+    """Compute every panel now and keep the answer with the version it counts."""
     from django.core.cache import cache
 
-    key = _cache_key(query, data_version()) if use_cache else ""
-    cached = cache.get(key) if use_cache else None
-    if cached is None:
-        cached = [(panel.key, panel.build(query)) for panel in panels()]
-        if use_cache:
-            cache.set(key, cached, CACHE_SECONDS)
-    return [(_panels[k], charts) for k, charts in cached if k in _panels]
+    version = data_version()
+    entry = {
+        "version": version,
+        "at": timezone.now(),
+        "charts": [(panel.key, panel.build(query)) for panel in panels()],
+        "expires": timezone.now() + timedelta(seconds=CACHE_SECONDS),
+    }
+    cache.set(_cache_key(query), entry, KEEP_SECONDS)
+    return entry
+
+
+def answer_get(query: DashboardQuery, *, params: dict | None = None) -> Answer:
+    """The dashboard's answer: from the cache while current, the last one (marked stale, with a refresh
+    queued) once newer records exist, computed now only the first time these filters are asked for."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    key = _cache_key(query)
+    entry = cache.get(key)
+    if entry is None:
+        entry = answer_compute(query)
+    elif entry["version"] != data_version() or entry["expires"] < timezone.now():
+        if cache.add(f"{key}:refreshing", 1, 300):
+            from grids.tasks import qc_dashboard_refresh
+
+            args = (list(query.lab_ids), dict(params or {}))
+            transaction.on_commit(lambda: qc_dashboard_refresh.delay(*args))
+        refreshed = cache.get(key)  # an eager task (tests, no worker) has already refreshed it
+        if refreshed is not None and refreshed["version"] == data_version():
+            entry = refreshed
+        else:
+            return Answer(_with_panels(entry), entry["at"], stale=True)
+    return Answer(_with_panels(entry), entry["at"])
+
+
+def _with_panels(entry: dict) -> list[tuple[Panel, list[Chart]]]:
+    return [(_panels[k], charts) for k, charts in entry["charts"] if k in _panels]
+
+
+def charts_build(query: DashboardQuery) -> list[tuple[Panel, list[Chart]]]:
+    """Every panel's charts, computed now (no cache)."""
+    return [(panel, panel.build(query)) for panel in panels()]
 
 
 def newest_pk(model) -> Callable[[], Any]:

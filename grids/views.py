@@ -251,11 +251,11 @@ def qc_dashboard(request):
     from grids import insights
 
     form, query = _dashboard_query(request)
-    params = request.GET.urlencode()
+    answer = insights.answer_get(query, params=request.GET.dict())
     return render(
         request,
         "grids/qc_dashboard.html",
-        {"form": form, "panels": insights.charts_build(query), "params": params},
+        {"form": form, "panels": answer.charts, "answer": answer, "params": request.GET.urlencode()},
     )
 
 
@@ -264,7 +264,8 @@ def qc_dashboard_csv(request, panel: str, chart: str):
     from grids import insights
 
     _, query = _dashboard_query(request)
-    charts = dict((p.key, c) for p, c in insights.charts_build(query)).get(panel, [])
+    answer = insights.answer_get(query, params=request.GET.dict())
+    charts = {p.key: c for p, c in answer.charts}.get(panel, [])
     found = next((c for c in charts if c.key == chart), None)
     if found is None:
         raise Http404("No such chart.")

@@ -107,3 +107,19 @@ def test_a_shipped_grid_offers_no_seed_or_vitrify_button(client, lab, member):
     client.force_login(member)
     text = client.get(reverse("grids:grid-detail", args=[grid.pk])).content.decode()
     assert "Seed this grid" not in text and "Plunge-freeze" not in text
+
+
+def test_facility_staff_get_no_lab_menus_and_the_lot_form_explains_instead_of_an_empty_list(client):
+    staff = staff_user(facility=beamline("hzb-u41-txm").facility)
+    client.force_login(staff)
+    text = client.get("/").content.decode()
+    assert reverse("grids:lot-list") not in text and reverse("beamtime:session-list") in text
+    text = client.get(reverse("grids:lot-create")).content.decode()
+    assert "you belong to no lab yet" in text and 'name="lot_number"' not in text
+
+
+def test_lab_members_get_the_grouped_menus(client, member):
+    client.force_login(member)
+    text = client.get("/").content.decode()
+    assert text.count('<details class="menu">') == 4
+    assert reverse("grids:lot-list") in text

@@ -160,7 +160,9 @@ def test_an_unknown_chart_is_not_found(client, reviewer):
     assert response.status_code == 404
 
 
-def test_a_new_decision_changes_the_answer_a_repeated_request_is_served_from_the_cache(client, reviewer):
+def test_a_repeated_request_is_served_from_the_cache_and_new_records_refresh_it(
+    client, reviewer, django_capture_on_commit_callbacks
+):
     user, lab = reviewer
     populate(lab=lab, user=user, n_grids=60, seed=8)
     client.force_login(user)
@@ -175,8 +177,15 @@ def test_a_new_decision_changes_the_answer_a_repeated_request_is_served_from_the
 
     grid = Grid.objects.filter(lab=lab, state="registered").first()
     services.grids_transition(grids=[grid], to_state="discarded", by=user, reason="dropped")
+    # The page shows the last figures, says newer records exist, and queues their computation…
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = client.get(URL)
+    assert "newer records exist" in response.content.decode()
+    assert len(queued) == 1
+    # …which the next request shows.
     after = _csv(client, "funnel", "funnel")
     assert int(after[1][3]) == int(before[1][3]) - 1  # one fewer still registered
+    assert "newer records exist" not in client.get(URL).content.decode()
 
 
 def test_days_from_seeding_to_beamtime_fall_in_the_right_bins(client, reviewer):
