@@ -16,3 +16,8 @@ class BeamtimeConfig(AppConfig):
         provenance_section_register("gate_evaluations", gate_evaluations_section, order=80)
         provenance_section_register("sample_sheets", sample_sheets_section, order=90)
         provenance_section_register("shipments", shipments_section, order=100)
+
+        from beamtime import insights
+
+        insights.register()
+        insights.register_next_steps()

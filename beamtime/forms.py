@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from beamtime import selectors
 from beamtime.models import Facility, Metric, Operator, SessionStatus, ShipmentStatus
@@ -14,9 +17,30 @@ DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
+class FacilitySelect(forms.Select):
+    """A select whose options carry their facility, so the page can offer only choices that agree
+    (a proposal of the chosen beamline's facility)."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        instance = getattr(value, "instance", None)
+        if instance is not None:
+            option["attrs"]["data-facility"] = str(
+                getattr(instance, "facility_id", None) or getattr(instance.beamline, "facility_id", "")
+            )
+        return option
+
+
 class SessionForm(forms.Form):
-    beamline = forms.ModelChoiceField(queryset=selectors.beamline_list().filter(active=True))
-    proposal = forms.ModelChoiceField(queryset=None)
+    beamline = forms.ModelChoiceField(
+        queryset=selectors.beamline_list().filter(active=True),
+        widget=FacilitySelect(attrs={"data-facility-source": ""}),
+    )
+    proposal = forms.ModelChoiceField(
+        queryset=None,
+        widget=FacilitySelect(attrs={"data-facility-filter": "beamline"}),
+        help_text="Only proposals at the chosen beamline's facility are offered",
+    )
     start = forms.DateTimeField(widget=DATETIME)
     end = forms.DateTimeField(widget=DATETIME)
     freeze_at = forms.DateTimeField(
@@ -34,7 +58,31 @@ class SessionForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["proposal"].queryset = selectors.proposal_list(user=user)
+        self.fields["proposal"].queryset = selectors.proposal_list(user=user).select_related("facility")
+        self.fields["proposal"].label_from_instance = lambda p: f"{p.facility.short_name} {p.number} — {p.title}"
+
+    def clean(self):
+        """Every problem at once, each on its field, saying what was read."""
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        beamline, proposal = data.get("beamline"), data.get("proposal")
+        if start and end and end <= start:
+            self.add_error(
+                "end",
+                f"The session ends ({end:%d %b %Y %H:%M}) before or when it starts ({start:%d %b %Y %H:%M}).",
+            )
+        if start and start > timezone.now() + datetime.timedelta(days=3 * 365):
+            self.add_error("start", f"The form read {start:%d %b %Y}, more than three years ahead. Check the year.")
+        if beamline and proposal and proposal.facility_id != beamline.facility_id:
+            self.add_error(
+                "proposal",
+                f"Proposal {proposal.number} was granted by {proposal.facility}, but {beamline} is at "
+                f"{beamline.facility}: choose a proposal of {beamline.facility} or another beamline.",
+            )
+        freeze = data.get("freeze_at")
+        if freeze and end and freeze > end:
+            self.add_error("freeze_at", f"The sheet would freeze ({freeze:%d %b %Y %H:%M}) after the session ends.")
+        return data
 
 
 class ProposalForm(forms.Form):

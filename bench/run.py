@@ -23,6 +23,7 @@ SECTIONS: list[str] = [
     "bench.characterization",
     "bench.reconstruction",
     "bench.api",
+    "bench.dashboard",
 ]
 
 MARK = "<!-- section: {} -->"

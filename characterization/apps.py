@@ -15,3 +15,8 @@ class CharacterizationConfig(AppConfig):
 
         provenance_section_register("checks", checks_section, order=60)
         provenance_section_register("qc_decisions", qc_decisions_section, order=70)
+
+        from characterization import insights
+
+        insights.register()
+        insights.register_next_steps()

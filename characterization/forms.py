@@ -17,6 +17,7 @@ from characterization.models import (
     Modality,
     Morphology,
 )
+from lims.forms import happened
 
 _SCORE_CHOICES = {
     "cell_density": CellDensity.choices,
@@ -25,12 +26,25 @@ _SCORE_CHOICES = {
     "cell_integrity": CellIntegrity.choices,
     "grid_integrity": GridIntegrity.choices,
 }
+# Every scale says which end is best, and lists the best end first, so the first option is never the worst
+# by accident (cell density has a target in the middle: it is listed from the target outwards).
 _SCORE_LABELS = {
-    "cell_density": "Cell density",
-    "morphology": "Morphology",
+    "cell_density": "Cell density (3 is the target)",
+    "morphology": "Morphology (5 best)",
     "ice_quality_class": "Ice quality class (1 best)",
-    "cell_integrity": "Cell integrity",
-    "grid_integrity": "Grid integrity",
+    "cell_integrity": "Cell integrity (5 best)",
+    "grid_integrity": "Grid integrity (5 best)",
+}
+_BEST_FIRST = {
+    "cell_density": [3, 2, 4, 1, 5],
+    "morphology": [5, 4, 3, 2, 1],
+    "ice_quality_class": [1, 2, 3, 4],
+    "cell_integrity": [5, 4, 3, 2, 1],
+    "grid_integrity": [5, 4, 3, 2, 1],
+}
+_SCORE_CHOICES = {
+    name: sorted(choices, key=lambda c, order=_BEST_FIRST[name]: order.index(c[0]))
+    for name, choices in _SCORE_CHOICES.items()
 }
 
 
@@ -47,7 +61,9 @@ class CheckForm(forms.Form):
         max_length=120, required=False, label="Microscope stage", help_text="e.g. Linkam CMS196 cryo stage"
     )
     objective = forms.CharField(max_length=120, required=False, help_text="e.g. 10x/0.3 air")
-    checked_at = forms.DateTimeField(widget=DateTimeInput(format="%Y-%m-%dT%H:%M"), label="Checked at")
+    checked_at = forms.DateTimeField(
+        widget=DateTimeInput(format="%Y-%m-%dT%H:%M"), label="Checked at", validators=[happened("The check")]
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     operator = forms.ModelChoiceField(queryset=None, required=False, empty_label=None, help_text="Who looked")

@@ -10,3 +10,9 @@ class GridsConfig(AppConfig):
 
         register_grid_sections()
         register_imports()
+
+        from grids import next_steps
+        from grids.insights import register_grid_parts
+
+        register_grid_parts()
+        next_steps.register()

@@ -6,6 +6,7 @@ from grids.lifecycle import GridState
 from grids.models import CellLine, Grid, GridType, Seeding, StorageBox
 from grids.ranges import SEEDING_RANGES
 from lims import permissions
+from lims.forms import happened
 from lims.models import Lab
 
 
@@ -27,7 +28,7 @@ class GridLotForm(forms.Form):
     lot_number = forms.CharField(max_length=80)
     quantity = forms.IntegerField(min_value=1, max_value=100000, help_text="Grids in the box as received")
     vendor = forms.CharField(max_length=120, required=False, help_text="Defaults to the grid type's vendor")
-    received_on = forms.DateField(required=False, widget=DateInput)
+    received_on = forms.DateField(required=False, widget=DateInput, validators=[happened("The day the lot arrived")])
     expires_on = forms.DateField(required=False, widget=DateInput)
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
@@ -96,10 +97,14 @@ class CellLineForm(forms.ModelForm):
 
 class SeedingForm(forms.ModelForm):
     grids = forms.ModelMultipleChoiceField(
-        queryset=Grid.objects.none(), help_text="Registered grids of your labs; hold Ctrl/⌘ to select several"
+        queryset=Grid.objects.none(),
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "tick-list"}),
+        help_text="Registered grids of your labs: tick every grid that gets these cells",
     )
     cell_line = forms.ModelChoiceField(queryset=CellLine.objects.none())
-    seeded_at = forms.DateTimeField(required=False, widget=DateTimeInput, help_text="Defaults to now")
+    seeded_at = forms.DateTimeField(
+        required=False, widget=DateTimeInput, help_text="Defaults to now", validators=[happened("The seeding")]
+    )
 
     class Meta:
         model = Seeding
@@ -132,3 +137,35 @@ class SeedingForm(forms.ModelForm):
 
     def _post_clean(self):
         """Model validation happens in the service, which names the field and the range."""
+
+
+class DashboardFilterForm(forms.Form):
+    """The QC dashboard's filters: dates here, the rest from the registered filters (grids.insights).
+
+    A value that cannot be used is reported next to its field and left out; the other filters still apply.
+    """
+
+    start = forms.DateField(required=False, label="Registered from", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, label="Registered until", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, lab_ids: tuple[int, ...], **kwargs):
+        from grids import insights
+
+        super().__init__(*args, **kwargs)
+        self.registered = insights.filters()
+        for item in self.registered:
+            self.fields[item.key] = forms.ChoiceField(
+                required=False, label=item.label, choices=[("", "All")] + item.choices(lab_ids)
+            )
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and end < start:
+            self.add_error("end", f"The range ends ({end:%d %b %Y}) before it starts ({start:%d %b %Y}).")
+        return data
+
+    def usable(self) -> dict:
+        """The values that passed their checks (fields with an error are dropped)."""
+        self.is_valid()
+        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if k not in self.errors and v}

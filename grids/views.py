@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from grids import forms, labels, lifecycle, selectors, services
+from grids import forms, labels, lifecycle, next_steps, selectors, services
 from grids.filters import GridFilter
 from grids.lifecycle import GridState
 from lims.errors import DomainError
@@ -103,6 +104,7 @@ def grid_detail(request, pk: int):
         "grids/grid_detail.html",
         {
             "grid": grid,
+            "step": next_steps.next_step(grid, request.user),
             "timeline": selectors.grid_timeline(grid=grid),
             "seeding": grid.seedings.select_related("cell_line").first(),
             "qr": labels.qr_data_uri(grid.barcode, scale=5),
@@ -231,3 +233,41 @@ def seeding_create(request):
 def seeding_detail(request, pk: int):
     seeding = get_object_or_404(selectors.seeding_list(user=request.user), pk=pk)
     return render(request, "grids/seeding_detail.html", {"seeding": seeding})
+
+
+def _dashboard_query(request):
+    from grids import insights
+
+    lab_ids = insights.dashboard_lab_ids(request.user)
+    if not lab_ids:
+        raise PermissionDenied("The QC dashboard is for QC reviewers and lab admins.")
+    form = forms.DashboardFilterForm(request.GET or None, lab_ids=lab_ids)
+    return form, insights.query_build(lab_ids=lab_ids, values=form.usable() if request.GET else {})
+
+
+def qc_dashboard(request):
+    """Funnel, pass rates and timings of the labs the person reviews, every chart with its CSV."""
+    from grids import insights
+
+    form, query = _dashboard_query(request)
+    answer = insights.answer_get(query, params=request.GET.dict())
+    return render(
+        request,
+        "grids/qc_dashboard.html",
+        {"form": form, "panels": answer.charts, "answer": answer, "params": request.GET.urlencode()},
+    )
+
+
+def qc_dashboard_csv(request, panel: str, chart: str):
+    """One chart's table as CSV, with the same filters as the page."""
+    from grids import insights
+
+    _, query = _dashboard_query(request)
+    answer = insights.answer_get(query, params=request.GET.dict())
+    charts = {p.key: c for p, c in answer.charts}.get(panel, [])
+    found = next((c for c in charts if c.key == chart), None)
+    if found is None:
+        raise Http404("No such chart.")
+    response = HttpResponse(found.table.csv(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="qc-{found.key}.csv"'
+    return response

@@ -3,8 +3,8 @@
 An app declares its table with `define({...})` (vitrification: blot time, humidity…; grids: seeding
 temperature, CO₂…). Model validators (`InRange`), database CheckConstraints (`range_check`), form
 fields (`range_form_field`) and API fields (`range_api_field`) are all built from it, so a value
-refused in one place is refused in every place with the same message ("humidity_percent must be
-between 0 and 100 %"). `validated()` turns a model's validation into the same what-to-fix error
+refused in one place is refused in every place with the same message, in the lab's words ("Humidity must
+be between 0 and 100 % (the value read was 120)"). `validated()` turns a model's validation into the same what-to-fix error
 (a DomainError) in every service.
 """
 
@@ -29,6 +29,8 @@ class Range:
     unit: str = ""
     step: float = 0.1
     integer: bool = False
+    # What the lab calls it ("Blot time"), for every message; the field name when left empty.
+    label: str = ""
 
     def describe(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
@@ -52,8 +54,14 @@ def define(table: Mapping[str, Range]) -> dict[str, Range]:
     return dict(table)
 
 
-def range_message(field: str) -> str:
-    return f"{field} must be {RANGES[field].describe()}."
+def range_label(field: str) -> str:
+    return RANGES[field].label or field
+
+
+def range_message(field: str, value=None) -> str:
+    """ "Blot time must be between 0 and 30 s" — and, given the value that was read, "(the form read 45)"."""
+    read = "" if value is None else f" (the value read was {value:g})"
+    return f"{range_label(field)} must be {RANGES[field].describe()}{read}."
 
 
 @deconstructible(path="lims.ranges.InRange")
@@ -72,7 +80,9 @@ class InRange:
             return
         rng = RANGES[self.field]
         if not rng.low <= value <= rng.high:
-            raise ValidationError(range_message(self.field).replace("%", "%%"), code=self.code, params={"value": value})
+            raise ValidationError(
+                range_message(self.field, value).replace("%", "%%"), code=self.code, params={"value": value}
+            )
 
     def __eq__(self, other) -> bool:
         return isinstance(other, InRange) and other.field == self.field

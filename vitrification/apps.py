@@ -11,3 +11,7 @@ class VitrificationConfig(AppConfig):
 
         register_imports()
         provenance_section_register("vitrification", vitrification_section, order=50)
+
+        from vitrification import insights
+
+        insights.register()

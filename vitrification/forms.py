@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from grids import selectors as grid_selectors
 from lims import permissions
-from lims.forms import parse_id
+from lims.forms import happened, parse_id
 from lims.models import Lab
 from lims.ranges import range_form_field
 from vitrification import selectors, services
@@ -94,7 +94,9 @@ class RunForm(forms.Form):
         },
     )
     operator = forms.ModelChoiceField(queryset=None, required=False, help_text="Defaults to you")
-    performed_at = forms.DateTimeField(label="Performed at", widget=DateTimeInput(), required=False)
+    performed_at = forms.DateTimeField(
+        label="Performed at", widget=DateTimeInput(), required=False, validators=[happened("The run")]
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args, user, preselected=(), **kwargs):

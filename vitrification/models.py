@@ -221,7 +221,9 @@ class PlungeRun(VitrificationRun):
 
     def clean(self) -> None:
         if self.blot_side == BlotSide.NONE and self.blot_time_s:
-            raise ValidationError({"blot_time_s": "blot_time_s must be empty or 0 when blot_side is none."})
+            raise ValidationError(
+                {"blot_time_s": "Blot time must be empty or 0 when there is no blotting (blot side: none)."}
+            )
 
     def mmcif(self) -> dict:
         """The run as `_em_vitrification` items (temperatures in kelvin, as the dictionary has them)."""

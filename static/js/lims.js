@@ -1,5 +1,29 @@
 // Small progressive enhancements; every page works without them.
 document.addEventListener("DOMContentLoaded", () => {
+  // Grouped menus: opening one closes the others; a tap outside closes them all.
+  const menus = [...document.querySelectorAll("details.menu")];
+  menus.forEach((menu) => menu.addEventListener("toggle", () => {
+    if (menu.open) menus.forEach((other) => { if (other !== menu) other.open = false; });
+  }));
+  document.addEventListener("click", (ev) => {
+    if (!ev.target.closest("details.menu")) menus.forEach((menu) => { menu.open = false; });
+  });
+  // Choices that must agree: a select marked data-facility-filter="beamline" offers only the options of
+  // the facility chosen in the [name=beamline] select (the server refuses a mismatch all the same).
+  document.querySelectorAll("select[data-facility-filter]").forEach((select) => {
+    const source = select.form && select.form.querySelector(`select[name=${select.dataset.facilityFilter}]`);
+    if (!source) return;
+    const sync = () => {
+      const chosen = source.selectedOptions[0];
+      const facility = chosen ? chosen.dataset.facility : "";
+      [...select.options].forEach((o) => {
+        o.hidden = Boolean(facility && o.value && o.dataset.facility !== facility);
+      });
+      if (select.selectedOptions[0] && select.selectedOptions[0].hidden) select.value = "";
+    };
+    source.addEventListener("change", sync);
+    sync();
+  });
   // "Select all" checkbox for bulk actions.
   document.querySelectorAll("[data-select-all]").forEach((box) => {
     box.addEventListener("change", () => {

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = os.environ.get("LIMS_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "e2e"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 
 def pytest_collection_modifyitems(items):
@@ -58,7 +58,7 @@ def page(browser, live_server):
 
 @pytest.fixture
 def shot(page):
-    """Save a screenshot under var/e2e/ (for a person to look at after a run)."""
+    """Save a screenshot under var/screenshots/ (for a person to look at after a run)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(name: str) -> Path:

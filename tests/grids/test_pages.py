@@ -61,7 +61,7 @@ def test_an_out_of_range_seeding_shows_the_range_and_saves_nothing(web, lab, mem
     )
     assert response.status_code == 200
     page = response.content.decode()
-    assert "temperature_c must be between 4 and 45 °C" in page
+    assert "Temperature must be between 4 and 45 °C (the value read was 80)" in page
     assert 'value="80' in page  # what was typed stays in the form
     assert not Seeding.objects.exists()
     grid.refresh_from_db()

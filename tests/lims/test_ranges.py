@@ -33,7 +33,11 @@ def test_form_and_api_fields_refuse_the_same_value_with_the_same_message():
         form_field.clean("31")
     with pytest.raises(APIValidationError) as api:
         api_field.run_validation(31)
-    assert page.value.messages == [str(m) for m in api.value.detail] == ["blot_time_s must be between 0 and 30 s."]
+    assert (
+        page.value.messages
+        == [str(m) for m in api.value.detail]
+        == ["Blot time must be between 0 and 30 s (the value read was 31)."]
+    )
 
 
 def test_the_seeding_form_tells_the_browser_the_range(member):
@@ -46,8 +50,8 @@ def test_validated_names_every_field_out_of_range_at_once(lab, member):
     seeding = Seeding(lab=lab, cell_line=CellLineFactory(lab=lab), operator=member, temperature_c=80, co2_percent=30)
     with pytest.raises(DomainError) as refused:
         validated(seeding, exclude=["seeded_at"])
-    assert "temperature_c must be between 4 and 45 °C." in refused.value.message
-    assert "co2_percent must be between 0 and 20 %." in refused.value.message
+    assert "Temperature must be between 4 and 45 °C (the value read was 80)." in refused.value.message
+    assert "CO₂ must be between 0 and 20 % (the value read was 30)." in refused.value.message
 
 
 @pytest.mark.django_db

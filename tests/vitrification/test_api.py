@@ -90,12 +90,12 @@ def test_an_outcome_for_a_grid_outside_the_run_is_refused(api, seeded, plunger):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("humidity_percent", 120, "humidity_percent must be between 0 and 100 %."),
-        ("blot_time_s", -1, "blot_time_s must be between 0 and 30 s."),
-        ("blot_force", 30, "blot_force must be between -20 and 25."),
-        ("chamber_temperature_c", 80, "chamber_temperature_c must be between -10 and 60 °C."),
-        ("sample_volume_ul", 0, "sample_volume_ul must be between 0.1 and 20 µL."),
-        ("wait_time_s", 900, "wait_time_s must be between 0 and 600 s."),
+        ("humidity_percent", 120, "Humidity must be between 0 and 100 % (the value read was 120)."),
+        ("blot_time_s", -1, "Blot time must be between 0 and 30 s (the value read was -1)."),
+        ("blot_force", 30, "Blot force must be between -20 and 25 (the value read was 30)."),
+        ("chamber_temperature_c", 80, "Chamber temperature must be between -10 and 60 °C (the value read was 80)."),
+        ("sample_volume_ul", 0, "Sample volume must be between 0.1 and 20 µL (the value read was 0)."),
+        ("wait_time_s", 900, "Wait time must be between 0 and 600 s (the value read was 900)."),
     ],
 )
 def test_out_of_range_values_answer_400_naming_field_and_range(api, seeded, plunger, field, value, message):
@@ -115,7 +115,7 @@ def test_hpf_pressure_out_of_range_answers_400(api, seeded, hpf):
         "/api/v1/hpf-runs/", {"grids": [seeded[0].pk], "instrument": hpf.pk, "pressure_bar": 1000}, format="json"
     )
     assert response.status_code == 400
-    assert response.data["pressure_bar"] == ["pressure_bar must be between 1500 and 2500 bar."]
+    assert response.data["pressure_bar"] == ["Pressure must be between 1500 and 2500 bar (the value read was 1000)."]
 
 
 def test_a_registered_grid_answers_409_and_changes_nothing(api, lab, member, seeded, plunger):

@@ -93,9 +93,9 @@ def test_a_failed_grid_without_reason_re_renders_the_form(web, seeded, plunger):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("humidity_percent", "140", "humidity_percent must be between 0 and 100 %."),
-        ("blot_time_s", "45", "blot_time_s must be between 0 and 30 s."),
-        ("chamber_temperature_c", "-40", "chamber_temperature_c must be between -10 and 60 °C."),
+        ("humidity_percent", "140", "Humidity must be between 0 and 100 % (the value read was 140)."),
+        ("blot_time_s", "45", "Blot time must be between 0 and 30 s (the value read was 45)."),
+        ("chamber_temperature_c", "-40", "Chamber temperature must be between -10 and 60 °C (the value read was -40)."),
     ],
 )
 def test_a_value_out_of_range_shows_the_range_on_the_field_and_saves_nothing(
@@ -140,7 +140,7 @@ def test_hpf_form_records_a_run(web, seeded, hpf):
 def test_hpf_pressure_out_of_range_shows_the_range(web, seeded, hpf):
     data = {"grids": [seeded[0].pk], "instrument": hpf.pk, "pressure_bar": "900"}
     response = web.post(reverse("vitrification:hpf-run-create"), data)
-    assert "pressure_bar must be between 1500 and 2500 bar." in response.content.decode()
+    assert "Pressure must be between 1500 and 2500 bar (the value read was 900)." in response.content.decode()
     assert not HPFRun.objects.exists()
 
 

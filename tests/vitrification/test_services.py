@@ -147,13 +147,13 @@ def test_plunge_value_out_of_range_is_refused_with_field_and_range(seeded, plung
 
     rng = RANGES[field]
     assert refused.value.field == field
-    assert field in refused.value.message
+    assert rng.label in refused.value.message and field not in refused.value.message
     assert f"between {rng.low:g} and {rng.high:g}" in refused.value.message
     assert snapshot(seeded) == before
 
 
 def test_humidity_message_reads_like_the_bench_says_it(seeded, plunger, member):
-    with pytest.raises(DomainError, match=r"^humidity_percent must be between 0 and 100 %\.$"):
+    with pytest.raises(DomainError, match=r"^Humidity must be between 0 and 100 % \(the value read was 101\)\.$"):
         services.plunge_run_record(grids=seeded, instrument=plunger, by=member, humidity_percent=101)
 
 
@@ -169,7 +169,7 @@ def test_range_bounds_are_inclusive(seeded, plunger, member, field, value):
 )
 def test_hpf_value_out_of_range_is_refused(seeded, hpf, member, field, value):
     before = snapshot(seeded)
-    with pytest.raises(DomainError, match=rf"^{field} must be between") as refused:
+    with pytest.raises(DomainError, match=rf"^{RANGES[field].label} must be between") as refused:
         services.hpf_run_record(grids=seeded, instrument=hpf, by=member, **{**HPF_PARAMS, field: value})
     assert refused.value.field == field
     assert snapshot(seeded) == before

@@ -1,0 +1,342 @@
+"""What characterization adds to the QC dashboard (registered in CharacterizationConfig.ready()).
+
+Pass rates by grid type, cell line, method and instrument; blot time and humidity against ice quality;
+light-microscopy metrics against QC decisions; the review queue's age. Each panel is one or two
+aggregate queries, whatever the number of grids.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Avg, Case, CharField, Count, Exists, F, FloatField, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, Round
+
+from characterization.models import (
+    Check,
+    CheckImage,
+    CheckStage,
+    Decision,
+    IceQualityClass,
+    MetricsStatus,
+    QCDecision,
+)
+from characterization.selectors import REVIEWABLE_STATES
+from grids import insights
+from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config, percent
+
+VITRIFIED_BY = "vitrification_outcome__"
+ICE_AXIS = "Ice quality class (1 vitreous, thin … 4 crystalline; lower is better)"
+
+
+def _latest_decision(grid_ref: str = "pk"):
+    """The decision in force on a grid (its newest), as a subquery."""
+    return Subquery(
+        QCDecision.objects.filter(grid=OuterRef(grid_ref)).order_by("-decided_at", "-id").values("decision")[:1]
+    )
+
+
+def pass_rates(query: DashboardQuery) -> list[Chart]:
+    """One query grouped by (grid type, cell line, method, instrument); the few groups are then summed
+    per dimension."""
+    method = Case(
+        When(**{f"{VITRIFIED_BY}plunge_run__isnull": False}, then=Value("Plunge freezing")),
+        When(**{f"{VITRIFIED_BY}hpf_run__isnull": False}, then=Value("High-pressure freezing")),
+        default=Value("Not vitrified"),
+        output_field=CharField(),
+    )
+    instrument = Coalesce(
+        F(f"{VITRIFIED_BY}plunge_run__instrument__name"), F(f"{VITRIFIED_BY}hpf_run__instrument__name"), Value("—")
+    )
+    groups = list(
+        query.grids.annotate(last=_latest_decision())
+        .filter(last__isnull=False)
+        .values(
+            grid_type=F("lot__grid_type__name"),
+            cell_line=Coalesce(F("seeded__seeding__cell_line__name"), Value("—")),
+            method=method,
+            instrument=instrument,
+        )
+        .order_by()
+        .annotate(decided=Count("pk"), passed=Count("pk", filter=Q(last=Decision.ACCEPTED)))
+    )
+    charts = []
+    for key, title in (
+        ("grid_type", "Grid type"),
+        ("cell_line", "Cell line"),
+        ("method", "Method"),
+        ("instrument", "Instrument"),
+    ):
+        totals: dict[str, list[int]] = {}
+        for g in groups:
+            t = totals.setdefault(g[key], [0, 0])
+            t[0] += g["decided"]
+            t[1] += g["passed"]
+        rows = [(name, d, p, d - p, percent(p, d)) for name, (d, p) in sorted(totals.items())]
+        labels = [f"{r[0]}: {r[4]} of {r[1]}" for r in rows]
+        values = [round(100 * r[2] / r[1], 1) if r[1] else 0 for r in rows]
+        best = max(rows, key=lambda r: (r[2] / r[1]) if r[1] else 0, default=None)
+        charts.append(
+            Chart(
+                key=f"pass-{key.replace('_', '-')}",
+                title=f"Pass rate by {title.lower()}",
+                table=Table((title, "Grids decided", "Accepted", "Rejected", "Pass rate"), rows),
+                config=bar_config(labels, values, label="Accepted (%)", horizontal=True, unit="Accepted (%)"),
+                summary=f"highest: {best[0]} ({best[4]} of {best[1]})" if best else "",
+            )
+        )
+    return charts
+
+
+def _bubbles(rows, *, x_title: str) -> dict:
+    """Counts at (x, ice class) as bubbles whose area grows with the count; the table has the numbers."""
+    biggest = max((n for _, _, n in rows), default=1)
+    points = [{"x": x, "y": y, "r": 4 + 16 * (n / biggest) ** 0.5, "n": n} for x, y, n in rows]
+    return {
+        "type": "bubble",
+        "data": {
+            "datasets": [{"label": "Checks (bubble area = number of checks)", "data": points, "pointStyle": "rectRot"}]
+        },
+        "options": {
+            "scales": {
+                "x": {"title": {"display": True, "text": x_title}},
+                "y": {"min": 0.5, "max": 4.5, "ticks": {"stepSize": 1}, "title": {"display": True, "text": ICE_AXIS}},
+            }
+        },
+    }
+
+
+def ice_scatter(query: DashboardQuery) -> list[Chart]:
+    """Post-vitrification checks of plunge-frozen grids, counted at each (blot time, ice class) and
+    (humidity to the nearest per cent, ice class): two grouped queries."""
+    checks = Check.objects.filter(
+        query.q("grid__"),
+        stage=CheckStage.POST_VITRIFICATION,
+        ice_quality_class__isnull=False,
+    ).order_by()
+    run = f"grid__{VITRIFIED_BY}plunge_run__"
+    charts = []
+    for key, title, expr, unit in (
+        ("blot-ice", "Blot time against ice quality", F(f"{run}blot_time_s"), "Blot time (s)"),
+        ("humidity-ice", "Humidity against ice quality", Round(F(f"{run}humidity_percent")), "Humidity (%)"),
+    ):
+        data = (
+            checks.exclude(**{f"{run}id__isnull": True})
+            .annotate(xv=expr)
+            .exclude(xv__isnull=True)
+            .values("xv", "ice_quality_class")
+            .annotate(n=Count("pk"))
+            .order_by("xv", "ice_quality_class")
+        )
+        rows = [(round(d["xv"], 2), d["ice_quality_class"], d["n"]) for d in data]
+        table_rows = [(x, f"{y} · {IceQualityClass(y).label.split(' · ', 1)[1]}", n) for x, y, n in rows]
+        good = sum(n for _, y, n in rows if y == IceQualityClass.VITREOUS_THIN)
+        total = sum(n for *_, n in rows)
+        charts.append(
+            Chart(
+                key=key,
+                title=title,
+                table=Table((unit, "Ice quality class", "Checks"), table_rows),
+                config=_bubbles(rows, x_title=unit),
+                summary=f"{good} of {total} checks vitreous and thin" if total else "",
+            )
+        )
+    return charts
+
+
+# Metrics that are fractions (0–1) share one axis; the others are in the table only.
+_FRACTIONS = (
+    ("intact_fraction", "Intact squares (atlas)"),
+    ("coverage_fraction", "Cell coverage"),
+    ("saturated_fraction", "Saturated pixels"),
+)
+_COUNTS = (
+    ("squares_found", "Squares found (atlas)"),
+    ("contamination_spots", "Contamination spots (atlas)"),
+    ("focus", "Focus (variance of the Laplacian)"),
+)
+
+
+def metrics_vs_decisions(query: DashboardQuery) -> list[Chart]:
+    """Mean of each light-microscopy metric over analysed images, for accepted and rejected grids: one
+    grouped query."""
+    images = (
+        CheckImage.objects.filter(query.q("lm_check__grid__"), metrics_status=MetricsStatus.DONE)
+        .annotate(last=_latest_decision("lm_check__grid"))
+        .filter(last__isnull=False)
+        .order_by()
+        .values("last")
+        .annotate(
+            images=Count("pk"),
+            **{name: Avg(Cast(KeyTextTransform(name, "metrics"), FloatField())) for name, _ in _FRACTIONS + _COUNTS},
+        )
+    )
+    by_decision = {row["last"]: row for row in images}
+    rows = []
+    for name, label in _FRACTIONS + _COUNTS:
+        acc = by_decision.get(Decision.ACCEPTED, {}).get(name)
+        rej = by_decision.get(Decision.REJECTED, {}).get(name)
+        rows.append((label, _fmt(acc), _fmt(rej)))
+    labels, values = [], []
+    for name, label in _FRACTIONS:
+        for decision, word in ((Decision.ACCEPTED, "accepted"), (Decision.REJECTED, "rejected")):
+            value = by_decision.get(decision, {}).get(name)
+            labels.append(f"{label}, {word}: {_fmt(value)}")
+            values.append(round(value, 3) if value is not None else None)
+    n_acc = by_decision.get(Decision.ACCEPTED, {}).get("images", 0)
+    n_rej = by_decision.get(Decision.REJECTED, {}).get("images", 0)
+    config = bar_config(labels, values, label="Mean (0–1)", horizontal=True, unit="Mean fraction (0–1)")
+    return [
+        Chart(
+            key="lm-metrics",
+            title="Light-microscopy metrics by QC decision",
+            table=Table(("Metric", "Mean on accepted grids", "Mean on rejected grids"), rows if by_decision else []),
+            config=config,
+            summary=f"{n_acc} images of accepted grids, {n_rej} of rejected ones",
+        )
+    ]
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.0f}"
+
+
+_AGE_BINS = (
+    (0, 1, "under a day"),
+    (1, 3, "1–3 days"),
+    (3, 7, "3–7 days"),
+    (7, 14, "1–2 weeks"),
+    (14, None, "over 2 weeks"),
+)
+
+
+def review_queue_age(query: DashboardQuery) -> list[Chart]:
+    """How long the checks waiting for a decision have waited: one aggregate query."""
+    waiting = (
+        Check.objects.filter(query.q("grid__"), stage=CheckStage.POST_VITRIFICATION, grid__state__in=REVIEWABLE_STATES)
+        .exclude(grid__qc_decisions__isnull=False)
+        .order_by()
+    )
+    now = query.now
+    counts = waiting.aggregate(
+        **{
+            f"b{i}": Count(
+                "grid",
+                distinct=True,
+                filter=Q(checked_at__lte=now - timedelta(days=low))
+                & (Q(checked_at__gt=now - timedelta(days=high)) if high else Q()),
+            )
+            for i, (low, high, _) in enumerate(_AGE_BINS)
+        }
+    )
+    rows = [(label, counts[f"b{i}"]) for i, (_, _, label) in enumerate(_AGE_BINS)]
+    total = sum(n for _, n in rows)
+    old = sum(n for (low, _, _), (_, n) in zip(_AGE_BINS, rows, strict=True) if low >= 7)
+    return [
+        Chart(
+            key="queue-age",
+            title="Review queue by age",
+            table=Table(("Waiting for", "Grids"), rows if total else []),
+            config=bar_config(
+                [f"{label}: {n}" for label, n in rows], [n for _, n in rows], label="Grids", unit="Grids"
+            ),
+            summary=f"{total} grids wait for a decision, {old} of them for a week or more",
+        )
+    ]
+
+
+def register() -> None:
+    # New rows, and edits (a check's history row), and finished metrics change the figures.
+    for model in (Check, Check.history.model, QCDecision, CheckImage):
+        insights.version_source_register(f"characterization.{model.__name__}", insights.newest_pk(model))
+    insights.version_source_register(
+        "characterization.metrics", lambda: CheckImage.objects.aggregate(m=Max("metrics_finished_at"))["m"]
+    )
+    insights.funnel_stage_register(
+        insights.FunnelStage(
+            "checked",
+            "Checked after vitrification",
+            35,
+            lambda: Exists(Check.objects.filter(grid=OuterRef("pk"), stage=CheckStage.POST_VITRIFICATION)),
+        )
+    )
+    insights.funnel_stage_register(
+        insights.FunnelStage("accepted", "Accepted by QC", 40, insights.reached_state("accepted"), "accepted")
+    )
+    insights.panel_register(
+        Panel("pass-rates", "Pass rates", 20, pass_rates, "Of the grids a reviewer decided on, how many were accepted.")
+    )
+    insights.panel_register(
+        Panel(
+            "vitrification-vs-ice",
+            "Vitrification against ice",
+            30,
+            ice_scatter,
+            "Plunge-frozen grids: blot time and chamber humidity against the ice class of their post-vitrification checks.",
+        )
+    )
+    insights.panel_register(
+        Panel(
+            "lm-metrics",
+            "Light microscopy and decisions",
+            40,
+            metrics_vs_decisions,
+            "Do the automatic metrics tell accepted grids from rejected ones?",
+        )
+    )
+    insights.panel_register(
+        Panel(
+            "review-queue",
+            "Review queue",
+            50,
+            review_queue_age,
+            "Grids checked after vitrification that wait for a decision.",
+        )
+    )
+
+
+def _vitrified(grid, user):
+    from django.urls import reverse
+
+    from grids.next_steps import NextStep
+
+    post = Check.objects.filter(grid=grid, stage=CheckStage.POST_VITRIFICATION).order_by("-checked_at", "-id").first()
+    new_check = f"{reverse('characterization:check-create', args=[grid.pk])}?stage=post_vitrification"
+    if post is None:
+        return NextStep(
+            "Look at it under the light microscope: record a post-vitrification check with the ice class, an atlas "
+            "image of the whole grid and the cells to image (targets).",
+            new_check,
+            "Record the post-vitrification check",
+        )
+    from lims import permissions
+    from lims.models import Role
+
+    reviewer = user is not None and permissions.has_role(user, grid.lab_id, [Role.QC_REVIEWER, Role.LAB_ADMIN])
+    return NextStep(
+        "Decide: accept it for the beamline or reject it, on its post-vitrification check."
+        if reviewer
+        else "Wait for a QC reviewer to accept or reject it (its post-vitrification check is recorded). "
+        "Add images or targets meanwhile if the check lacks them.",
+        reverse("characterization:check-detail", args=[post.pk]),
+        "Review the check" if reviewer else "Open the check",
+    )
+
+
+def _rejected(grid, user):
+    from grids.next_steps import NextStep
+
+    return NextStep(
+        "Rejected by QC: discard it below, or ask a reviewer to revise the decision on a new check. A reviewer can "
+        "still put it on a sample sheet with a written override."
+    )
+
+
+def register_next_steps() -> None:
+    from grids.next_steps import next_step_register
+
+    next_step_register("vitrified", _vitrified)
+    next_step_register("rejected", _rejected)

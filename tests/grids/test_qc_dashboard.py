@@ -1,0 +1,205 @@
+"""The QC dashboard: who sees it, what its panels count, its CSVs, and a query count that does not grow."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from bench.dashboard import populate
+from grids import insights
+from grids.models import Grid
+from tests.factories import LabFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = reverse("grids:qc-dashboard")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Ids restart after each test's rollback, so a version seen in one test could match another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture
+def reviewer():
+    lab = LabFactory(name="Cell Lab", code="CELL")
+    user = UserFactory(username="rita")
+    MembershipFactory(lab=lab, user=user, role="qc_reviewer")
+    return user, lab
+
+
+def _csv(client, panel, chart, params=""):
+    response = client.get(reverse("grids:qc-dashboard-csv", args=[panel, chart]) + params)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def test_a_plain_member_is_refused_and_told_who_may_see_it(client):
+    lab = LabFactory()
+    user = UserFactory()
+    MembershipFactory(lab=lab, user=user, role="member")
+    client.force_login(user)
+    response = client.get(URL)
+    assert response.status_code == 403
+
+
+def test_funnel_counts_every_grid_at_each_step_it_reached(client, reviewer):
+    user, lab = reviewer
+    counts = populate(lab=lab, user=user, n_grids=200, seed=1)
+    client.force_login(user)
+    response = client.get(URL)
+    assert response.status_code == 200
+    assert b"QC dashboard" in response.content
+    rows = {r[0]: r for r in _csv(client, "funnel", "funnel")[1:]}
+    assert int(rows["Registered"][1]) == counts["grids"] == 200
+    states = Grid.objects.filter(lab=lab)
+    seeded = states.exclude(state="registered").count()
+    assert int(rows["Seeded"][1]) == seeded
+    imaged = states.filter(state="imaged").count()
+    assert int(rows["Imaged"][1]) == imaged
+    # Still waiting at a step: the grids whose state is that step.
+    assert int(rows["Registered"][3]) == states.filter(state="registered").count()
+    # Did not reach the next step = reached this one minus reached the next.
+    assert int(rows["Registered"][4]) == 200 - seeded
+
+
+def test_pass_rates_by_method_match_the_decisions(client, reviewer):
+    user, lab = reviewer
+    populate(lab=lab, user=user, n_grids=300, seed=2)
+    client.force_login(user)
+    rows = {r[0]: r for r in _csv(client, "pass-rates", "pass-method")[1:]}
+    from characterization.models import QCDecision
+
+    plunge = QCDecision.objects.filter(grid__lab=lab, grid__vitrification_outcome__plunge_run__isnull=False)
+    assert int(rows["Plunge freezing"][1]) == plunge.count()
+    assert int(rows["Plunge freezing"][2]) == plunge.filter(decision="accepted").count()
+    assert rows["Plunge freezing"][4].endswith("%")
+
+
+def test_a_filter_narrows_every_panel_and_the_csv_keeps_it(client, reviewer):
+    user, lab = reviewer
+    populate(lab=lab, user=user, n_grids=200, seed=3)
+    client.force_login(user)
+    all_rows = _csv(client, "funnel", "funnel")
+    hpf = _csv(client, "funnel", "funnel", "?method=hpf")
+    assert int(hpf[1][1]) < int(all_rows[1][1])
+    expected = Grid.objects.filter(lab=lab, vitrification_outcome__hpf_run__isnull=False).count()
+    assert int(hpf[1][1]) == expected > 0
+
+
+def test_another_labs_grids_are_not_counted_nor_offered(client, reviewer):
+    user, lab = reviewer
+    other = LabFactory(name="Other Lab", code="OTHER")
+    stranger = UserFactory(username="stranger")
+    populate(lab=other, user=stranger, n_grids=50, seed=4)
+    client.force_login(user)
+    response = client.get(URL)
+    assert b"Other Lab" not in response.content
+    rows = _csv(client, "funnel", "funnel")
+    assert rows[1][1] == "0"
+    # Asking for the other lab by id is a filter error, not its data.
+    response = client.get(URL + f"?lab={other.pk}")
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert _csv(client, "funnel", "funnel", f"?lab={other.pk}")[1][1] == "0"
+
+
+def test_a_date_range_that_ends_before_it_starts_is_explained(client, reviewer):
+    user, _ = reviewer
+    client.force_login(user)
+    response = client.get(URL + "?start=2026-05-01&end=2026-04-01&page=x&grid_type=abc")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "ends (01 Apr 2026) before it starts (01 May 2026)" in text
+
+
+def test_every_chart_has_a_csv_link_and_its_data_next_to_it(client, reviewer):
+    user, lab = reviewer
+    populate(lab=lab, user=user, n_grids=100, seed=5)
+    client.force_login(user)
+    text = client.get(URL).content.decode()
+    for panel in insights.panels():
+        query = insights.query_build(lab_ids=(lab.pk,), values={})
+        for chart in panel.build(query):
+            assert reverse("grids:qc-dashboard-csv", args=[panel.key, chart.key]) in text
+            assert f'id="cfg-{chart.key}"' in text
+    assert "vendor/chartjs/chart.umd" in text
+
+
+def test_the_query_count_does_not_grow_with_the_number_of_grids(client, reviewer):
+    user, lab = reviewer
+    populate(lab=lab, user=user, n_grids=40, seed=6)
+    client.force_login(user)
+    from django.core.cache import cache
+
+    client.get(URL)
+    cache.clear()
+    with CaptureQueriesContext(connection) as small:
+        assert client.get(URL).status_code == 200
+    populate(lab=lab, user=user, n_grids=400, seed=7)
+    cache.clear()
+    with CaptureQueriesContext(connection) as large:
+        assert client.get(URL).status_code == 200
+    assert len(large) == len(small)
+    assert len(small) <= 30
+
+
+def test_an_unknown_chart_is_not_found(client, reviewer):
+    user, _ = reviewer
+    client.force_login(user)
+    response = client.get(reverse("grids:qc-dashboard-csv", args=["funnel", "nope"]))
+    assert response.status_code == 404
+
+
+def test_a_repeated_request_is_served_from_the_cache_and_new_records_refresh_it(
+    client, reviewer, django_capture_on_commit_callbacks
+):
+    user, lab = reviewer
+    populate(lab=lab, user=user, n_grids=60, seed=8)
+    client.force_login(user)
+    client.get(URL)
+    with CaptureQueriesContext(connection) as cached:
+        assert client.get(URL).status_code == 200
+    with CaptureQueriesContext(connection) as fresh:
+        client.get(URL + "?method=plunger")
+    assert len(cached) < len(fresh)
+    before = _csv(client, "funnel", "funnel")
+    from grids import services
+
+    grid = Grid.objects.filter(lab=lab, state="registered").first()
+    services.grids_transition(grids=[grid], to_state="discarded", by=user, reason="dropped")
+    # The page shows the last figures, says newer records exist, and queues their computation…
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = client.get(URL)
+    assert "newer records exist" in response.content.decode()
+    assert len(queued) == 1
+    # …which the next request shows.
+    after = _csv(client, "funnel", "funnel")
+    assert int(after[1][3]) == int(before[1][3]) - 1  # one fewer still registered
+    assert "newer records exist" not in client.get(URL).content.decode()
+
+
+def test_days_from_seeding_to_beamtime_fall_in_the_right_bins(client, reviewer):
+    user, lab = reviewer
+    populate(lab=lab, user=user, n_grids=200, seed=9)
+    client.force_login(user)
+    rows = _csv(client, "seeding-to-beamtime", "seeding-to-beamtime")[1:]
+    from beamtime.models import SampleSheetEntry
+
+    entries = SampleSheetEntry.objects.filter(grid__lab=lab).select_related("session", "grid__seeded__seeding")
+    waits = [(e.session.start - e.grid.seeded.seeding.seeded_at).total_seconds() / 86400 for e in entries]
+    expected = [
+        sum(1 for w in waits if lo <= w and (hi is None or w < hi))
+        for lo, hi in ((0, 3), (3, 7), (7, 14), (14, 28), (28, None))
+    ]
+    assert [int(r[1]) for r in rows] == expected
+    assert sum(expected) > 0
