@@ -6,12 +6,13 @@ import django_filters
 from django import forms
 
 from characterization.models import Check, CheckImage, CheckStage, QCDecision, Target
+from lims.forms import IdFilter
 
 
 class CheckFilter(django_filters.FilterSet):
     stage = django_filters.ChoiceFilter(choices=CheckStage.choices, empty_label="Any stage")
-    grid = django_filters.NumberFilter(widget=forms.HiddenInput)
-    lab = django_filters.NumberFilter(widget=forms.HiddenInput)
+    grid = IdFilter(widget=forms.HiddenInput)
+    lab = IdFilter(widget=forms.HiddenInput)
     checked_after = django_filters.DateFilter(
         field_name="checked_at", lookup_expr="date__gte", widget=forms.HiddenInput
     )
@@ -25,8 +26,8 @@ class CheckFilter(django_filters.FilterSet):
 
 
 class CheckImageFilter(django_filters.FilterSet):
-    check = django_filters.NumberFilter(field_name="lm_check")
-    grid = django_filters.NumberFilter(field_name="lm_check__grid")
+    check = IdFilter(field_name="lm_check")
+    grid = IdFilter(field_name="lm_check__grid")
 
     class Meta:
         model = CheckImage
@@ -34,8 +35,8 @@ class CheckImageFilter(django_filters.FilterSet):
 
 
 class TargetFilter(django_filters.FilterSet):
-    check = django_filters.NumberFilter(field_name="image__lm_check")
-    grid = django_filters.NumberFilter(field_name="image__lm_check__grid")
+    check = IdFilter(field_name="image__lm_check")
+    grid = IdFilter(field_name="image__lm_check__grid")
 
     class Meta:
         model = Target

@@ -254,6 +254,8 @@ SPECTACULAR_SETTINGS = {
         "ImageKindEnum": "characterization.models.ImageKind",
         "SessionStatusEnum": "beamtime.models.SessionStatus",
         "ShipmentStatusEnum": "beamtime.models.ShipmentStatus",
+        "DatasetFormatEnum": "reconstruction.models.DatasetFormat",
+        "ImageFormatEnum": "characterization.models.ImageFormat",
     },
 }
 

@@ -9,6 +9,7 @@ from django.db.models import Q
 
 from grids.lifecycle import GridState
 from grids.models import CellLine, Grid, GridLot, GridType, Seeding, StorageBox
+from lims.forms import IdFilter
 
 DATE = forms.DateInput(attrs={"type": "date"})
 HIDDEN = forms.HiddenInput
@@ -28,9 +29,9 @@ class GridFilter(django_filters.FilterSet):
     registered_before = django_filters.DateFilter(
         field_name="registered_at", lookup_expr="date__lte", label="To", widget=DATE
     )
-    lot = django_filters.NumberFilter(widget=HIDDEN)
-    lab = django_filters.NumberFilter(widget=HIDDEN)
-    box = django_filters.NumberFilter(widget=HIDDEN)
+    lot = IdFilter(widget=HIDDEN)
+    lab = IdFilter(widget=HIDDEN)
+    box = IdFilter(widget=HIDDEN)
     barcode = django_filters.CharFilter(lookup_expr="iexact", widget=HIDDEN)
     barcode_contains = django_filters.CharFilter(field_name="barcode", lookup_expr="icontains", widget=HIDDEN)
 
@@ -66,7 +67,7 @@ class CellLineFilter(django_filters.FilterSet):
 
 
 class SeedingFilter(django_filters.FilterSet):
-    grid = django_filters.NumberFilter(field_name="grids")
+    grid = IdFilter(field_name="grids")
     seeded_after = django_filters.DateFilter(field_name="seeded_at", lookup_expr="date__gte")
     seeded_before = django_filters.DateFilter(field_name="seeded_at", lookup_expr="date__lte")
 

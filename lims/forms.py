@@ -71,3 +71,18 @@ def happened(what: str, *, years_back: int = 5, slack_minutes: int = 60):
             raise ValidationError(f"{what} is more than {years_back} years ago: the form read {shown}. Check the year.")
 
     return validate
+
+
+def _id_filter():
+    import django_filters
+
+    class IdFilter(django_filters.NumberFilter):
+        """A record id in a list filter (page or API): text and numbers beyond 64 bits are a 400, never a
+        database overflow."""
+
+        field_class = IdField
+
+    return IdFilter
+
+
+IdFilter = _id_filter()

@@ -5,7 +5,8 @@ Thin: parse, call a service or selector, render. Scoped like the rest: another l
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -19,6 +20,25 @@ from reconstruction import selectors, services, views_common
 from reconstruction.models import Dataset, DatasetUpload, ProjectionValues, ReconstructionJob, Volume
 
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
+
+
+class ReconstructionJobSerializer(serializers.ModelSerializer):
+    volume = serializers.SerializerMethodField()
+    created_by = serializers.CharField(source="created_by.username", read_only=True)
+    duration_s = serializers.FloatField(read_only=True)
+
+    class Meta:
+        model = ReconstructionJob
+        fields = [
+            "id", "lab", "dataset", "method", "parameters", "engine_version", "state", "progress", "slab_count",
+            "log", "error", "created_by", "created_at", "dispatched_at", "started_at", "finished_at", "duration_s",
+            "volume",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_volume(self, job) -> int | None:
+        volume = getattr(job, "volume", None) if hasattr(job, "volume") else None
+        return volume.pk if volume else None
 
 
 class DatasetSerializer(serializers.ModelSerializer):
@@ -40,6 +60,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _Scoped(serializers.PrimaryKeyRelatedField):
     """A related record the requesting user can see; others read as nonexistent."""
 
@@ -123,7 +144,7 @@ class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         dataset = self.get_queryset().get(pk=dataset.pk)
         return Response(DatasetSerializer(dataset).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=None, responses={201: "ReconstructionJobSerializer"})
+    @extend_schema(request=None, responses={201: ReconstructionJobSerializer})
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """Accept the dataset; its default reconstruction starts and is returned."""
@@ -173,6 +194,7 @@ class DatasetUploadViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
     then `POST /datasets/` with `upload` set to this id."""
 
     serializer_class = DatasetUploadSerializer
+    queryset = DatasetUpload.objects.none()  # for the schema; the real one is the person's own uploads
 
     def get_queryset(self):
         return DatasetUpload.objects.filter(created_by=self.request.user)
@@ -201,25 +223,6 @@ class DatasetUploadViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
             upload=self.get_object(), offset=offset, data=request.data or b"", by=request.user
         )
         return Response(DatasetUploadSerializer(upload).data)
-
-
-class ReconstructionJobSerializer(serializers.ModelSerializer):
-    volume = serializers.SerializerMethodField()
-    created_by = serializers.CharField(source="created_by.username", read_only=True)
-    duration_s = serializers.FloatField(read_only=True)
-
-    class Meta:
-        model = ReconstructionJob
-        fields = [
-            "id", "lab", "dataset", "method", "parameters", "engine_version", "state", "progress", "slab_count",
-            "log", "error", "created_by", "created_at", "dispatched_at", "started_at", "finished_at", "duration_s",
-            "volume",
-        ]  # fmt: skip
-        read_only_fields = fields
-
-    def get_volume(self, job) -> int | None:
-        volume = getattr(job, "volume", None) if hasattr(job, "volume") else None
-        return volume.pk if volume else None
 
 
 class JobCreateSerializer(serializers.Serializer):

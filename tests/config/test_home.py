@@ -121,5 +121,7 @@ def test_facility_staff_get_no_lab_menus_and_the_lot_form_explains_instead_of_an
 def test_lab_members_get_the_grouped_menus(client, member):
     client.force_login(member)
     text = client.get("/").content.decode()
-    assert text.count('<details class="menu">') == 4
+    assert (
+        text.count('<details class="menu">') == 5
+    )  # vitrification, light microscopy, beamtime, reconstruction + the grids group
     assert reverse("grids:lot-list") in text
