@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from beamtime.models import BeamtimeSession
 from characterization.models import Target
 from grids.models import Grid
+from lims.csv_export import CSVExportMixin
 from lims.errors import DomainError
 from lims.ranges import range_api_field
 from reconstruction import selectors, services, views_common
@@ -119,15 +120,16 @@ class DatasetCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class DatasetViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class DatasetViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Tilt series taken at the beamline. Create with multipart `session`, `grid`, and `file` (+ `angles` .tlt
     or `angles_text`, metadata), or register a `path` under the facility's data roots. Accepting one starts
     its default reconstruction."""
 
     serializer_class = DatasetSerializer
     parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
-    filterset_fields = ["grid", "session", "status", "format"]
+    filterset_fields = ["grid", "session", "status"]  # not "format": ?format= picks the renderer (csv)
     ordering_fields = ["created_at", "name"]
+    search_fields = ["name", "grid__barcode", "notes"]
 
     def get_queryset(self):
         return selectors.dataset_list(user=self.request.user).prefetch_related("jobs")
@@ -231,7 +233,7 @@ class JobCreateSerializer(serializers.Serializer):
     parameters = serializers.DictField(required=False, default=dict)
 
 
-class ReconstructionJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+class ReconstructionJobViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Reconstructions of accepted datasets. Create with `dataset`, `method` (see the engine's methods) and optional
     `parameters` (iterations, filter_name, thickness, axis_offset, circle, slab_size); asking twice for the same
     returns the existing job (200 instead of 201)."""
@@ -239,6 +241,7 @@ class ReconstructionJobViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelVi
     serializer_class = ReconstructionJobSerializer
     filterset_fields = ["dataset", "state", "method"]
     ordering_fields = ["created_at", "finished_at"]
+    search_fields = ["method", "dataset__name", "dataset__grid__barcode"]
 
     def get_queryset(self):
         return selectors.job_list(user=self.request.user)
@@ -282,11 +285,13 @@ class VolumeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class VolumeViewSet(viewsets.ReadOnlyModelViewSet):
+class VolumeViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     """Reconstructed volumes: MRC files in linear absorption coefficient (µm⁻¹) with the voxel size in the header."""
 
     serializer_class = VolumeSerializer
     filterset_fields = ["job", "job__dataset"]
+    ordering_fields = ["created_at", "resolution_nm"]
+    search_fields = ["job__dataset__name", "job__method"]
 
     def get_queryset(self):
         return selectors.volume_list(user=self.request.user)

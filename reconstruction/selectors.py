@@ -25,7 +25,9 @@ def _dataset_q(user, prefix: str = "") -> Q | None:
 
 def dataset_list(*, user) -> QuerySet[Dataset]:
     q = _dataset_q(user)
-    qs = Dataset.objects.select_related("grid", "session__beamline__facility", "lab", "created_by", "target")
+    qs = Dataset.objects.select_related(
+        "grid", "session__beamline__facility", "lab", "created_by", "decided_by", "target"
+    )
     qs = qs.annotate(job_count=Count("jobs", distinct=True))
     return qs if q is None else qs.filter(q)
 

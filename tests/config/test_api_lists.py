@@ -160,7 +160,82 @@ def _shipments(ctx, n):
         ShipmentGrid.objects.create(shipment=shipment, grid=grid, slot=1)
 
 
+def _datasets(ctx, n):
+    from beamtime.models import SampleSheetEntry
+    from reconstruction.models import Dataset
+
+    session = _sessions(ctx, 1)[0]
+    made = []
+    for grid in make_grids(lab=ctx["lab"], user=ctx["member"], count=n, state="shipped"):
+        SampleSheetEntry.objects.create(
+            session=session, grid=grid, position=SampleSheetEntry.objects.filter(session=session).count() + 1,
+            gate_passed=True, added_by=ctx["member"],
+        )  # fmt: skip
+        made.append(
+            Dataset.objects.create(
+                lab=ctx["lab"],
+                session=session,
+                grid=grid,
+                name=f"series-{grid.pk}.mrc",
+                format="mrc",
+                file="reconstruction/x.mrc",
+                sha256=f"{grid.pk:064d}",
+                size_bytes=1,
+                tilts=3,
+                rows=4,
+                columns=4,
+                angles=[-1, 0, 1],
+                pixel_size_nm=10,
+                status="accepted",
+                decided_by=ctx["member"],
+                created_by=ctx["member"],
+            )  # fmt: skip
+        )
+    return made
+
+
+def _jobs(ctx, n):
+    from reconstruction.models import ReconstructionJob
+
+    return [
+        ReconstructionJob.objects.create(
+            lab=ctx["lab"],
+            dataset=dataset,
+            method="wbp",
+            parameters_key=str(dataset.pk),
+            engine_version="t",
+            created_by=ctx["member"],
+        )  # fmt: skip
+        for dataset in _datasets(ctx, n)
+    ]
+
+
+def _volumes(ctx, n):
+    from reconstruction.models import Volume
+
+    return [
+        Volume.objects.create(
+            job=job,
+            lab=ctx["lab"],
+            file="reconstruction/v.mrc",
+            sha256="0" * 64,
+            size_bytes=1,
+            depth=4,
+            thickness=4,
+            width=4,
+            voxel_size_nm=10,
+            value_min=0,
+            value_max=1,
+            value_mean=0.5,
+        )  # fmt: skip
+        for job in _jobs(ctx, n)
+    ]
+
+
 MAKERS = {
+    "dataset": _datasets,
+    "reconstruction-job": _jobs,
+    "volume": _volumes,
     "lab": _labs,
     "gridtype": _grid_types,
     "gridlot": _lots,
