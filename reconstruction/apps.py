@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class ReconstructionConfig(AppConfig):
     name = "reconstruction"
+
+    def ready(self) -> None:
+        from reconstruction import extensions
+
+        extensions.register()

@@ -105,3 +105,16 @@ def test_chunked_upload_through_the_api(api, beam_session, grid, mrc_series):
 def test_upload_sizes_out_of_range_are_refused(api, size):
     response = api.post("/api/v1/dataset-uploads/", {"filename": "cell.mrc", "size_bytes": size}, format="json")
     assert response.status_code == 400 and not DatasetUpload.objects.exists()
+
+
+def test_grid_provenance_and_next_step_carry_the_datasets(api, web, beam_session, grid, mrc_series):
+    page = web.get(f"/grids/{grid.pk}/").content.decode()
+    assert "Add a dataset (tilt series)" in page  # shipped: the next step is the tilt series
+    created = _post_dataset(api, beam_session, grid, mrc_series[0]).json()
+    assert "Check and accept the dataset" in web.get(f"/grids/{grid.pk}/").content.decode()
+    api.post(f"/api/v1/datasets/{created['id']}/accept/")
+    provenance = api.get(f"/api/v1/grids/{grid.pk}/provenance/").json()
+    (dataset,) = provenance["datasets"]
+    assert dataset["sha256"] == created["sha256"] and dataset["status"] == "accepted" and dataset["decided_by"]
+    (job,) = dataset["jobs"]
+    assert job["method"] == "sirt" and job["volume"]["units"] == "µm⁻¹" and job["engine_version"]
