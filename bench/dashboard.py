@@ -85,6 +85,10 @@ def populate(*, lab, user, n_grids: int, seed: int = 0, batch: int = 5000) -> di
     paths = _paths(n_grids, rng)
     prefix = f"B{lab.pk}S{seed}"
     session_start = now - timedelta(days=700) + timedelta(minutes=seed)
+    # A second call (more rows for the same lab) books after the sessions already there: they never overlap.
+    latest = BeamtimeSession.objects.order_by("-end").values_list("end", flat=True).first()
+    if latest is not None:
+        session_start = max(session_start, latest + timedelta(hours=1))
     with transaction.atomic():
         for start in range(0, n_grids, batch):
             chunk = paths[start : start + batch]
