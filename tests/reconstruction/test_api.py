@@ -108,7 +108,10 @@ def test_upload_sizes_out_of_range_are_refused(api, size):
 
 
 def test_grid_provenance_and_next_step_carry_the_datasets(api, web, beam_session, grid, mrc_series):
+    page = web.get(f"/grids/{grid.pk}/").content.decode()
+    assert "Add a dataset (tilt series)" in page  # shipped: the next step is the tilt series
     created = _post_dataset(api, beam_session, grid, mrc_series[0]).json()
+    assert "Check and accept the dataset" in web.get(f"/grids/{grid.pk}/").content.decode()
     api.post(f"/api/v1/datasets/{created['id']}/accept/")
     provenance = api.get(f"/api/v1/grids/{grid.pk}/provenance/").json()
     (dataset,) = provenance["datasets"]
