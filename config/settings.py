@@ -275,6 +275,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # (`make run` starts beat inside its worker; a facility runs one `celery -A config beat`).
 CELERY_BEAT_SCHEDULE = {
     "send-waiting-reconstruction-jobs": {"task": "reconstruction.tasks.dispatch_pending", "schedule": 60.0},
+    "purge-stale-dataset-uploads": {"task": "reconstruction.tasks.purge_stale_uploads", "schedule": 24 * 3600.0},
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"

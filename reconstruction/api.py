@@ -12,7 +12,6 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from beamtime.models import BeamtimeSession
-from characterization.models import Target
 from grids.models import Grid
 from lims.csv_export import CSVExportMixin
 from lims.errors import DomainError
@@ -84,18 +83,12 @@ def _visible_grids(user):
     return Grid.objects.filter(pk__in=entries.values("grid_id"))
 
 
-def _visible_targets(user):
-    from lims import permissions
-
-    return Target.objects.filter(image__lm_check__lab__in=permissions.lab_ids(user))
-
-
 class DatasetCreateSerializer(serializers.Serializer):
     """A tilt series: `file` (multipart), or `upload` (a finished chunked upload), or `path` under a data root."""
 
     session = _Scoped(scope=_visible_sessions)
     grid = _Scoped(scope=_visible_grids)
-    target = _Scoped(scope=_visible_targets, required=False, allow_null=True)
+    target = _Scoped(scope=lambda user: selectors.targets_for_datasets(user=user), required=False, allow_null=True)
     file = serializers.FileField(required=False)
     upload = serializers.UUIDField(required=False)
     path = serializers.CharField(required=False, max_length=1000)

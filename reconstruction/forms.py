@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from django import forms
 
-from characterization.models import Target
-from lims import permissions
 from lims.ranges import range_form_field
 from reconstruction import selectors, services
 from reconstruction.models import ProjectionValues
@@ -76,9 +74,9 @@ class DatasetForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["entry"].queryset = selectors.sheet_entries_for_datasets(user=user)
-        self.fields["target"].queryset = Target.objects.filter(
-            image__lm_check__lab__in=permissions.lab_ids(user)
-        ).select_related("image__lm_check__grid")
+        self.fields["target"].queryset = selectors.targets_for_datasets(user=user).select_related(
+            "image__lm_check__grid"
+        )
         self.fields["target"].label_from_instance = lambda t: f"{t.label} on {t.image.lm_check.grid.barcode}"
         if not services.data_roots():
             del self.fields["path"]
@@ -122,7 +120,7 @@ class JobForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["method"].choices = [(m, m.upper()) for m in services.engine_methods()]
-        self.fields["filter_name"].choices = [("", "ram-lak (default)")] + [(f, f) for f in services._wbp_filters()]
+        self.fields["filter_name"].choices = [("", "ram-lak (default)")] + [(f, f) for f in services.wbp_filters()]
 
     def parameters(self) -> dict:
         keys = ("iterations", "filter_name", "thickness", "axis_offset", "slab_size")

@@ -140,7 +140,7 @@ class DatasetUpload(models.Model):
     """A large file arriving in chunks; becomes a Dataset only once complete and accepted by the ingest.
 
     A dropped connection resumes at `received_bytes`; an upload left unfinished never becomes a dataset
-    (and `reconstruction.services.upload_purge_stale` removes it)."""
+    (and `reconstruction.services.uploads_purge_stale` removes it, daily through beat)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

@@ -10,6 +10,7 @@ from django.db.models import Count, Q, QuerySet
 
 from beamtime import access
 from beamtime.models import BeamtimeSession, SampleSheetEntry
+from characterization.models import Target
 from grids.lifecycle import GridState
 from lims import permissions
 from reconstruction.models import Dataset, ReconstructionJob, Volume
@@ -52,6 +53,11 @@ def sheet_entries_for_datasets(*, user) -> QuerySet[SampleSheetEntry]:
         .select_related("grid", "session__beamline__facility")
         .order_by("-session__start", "position")
     )
+
+
+def targets_for_datasets(*, user) -> QuerySet[Target]:
+    """Light-microscopy targets of the person's labs, the ones a dataset may be linked to."""
+    return Target.objects.filter(image__lm_check__lab__in=permissions.lab_ids(user))
 
 
 def grid_datasets(*, user, grid_id: int) -> QuerySet[Dataset]:

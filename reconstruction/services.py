@@ -34,7 +34,7 @@ from grids import services as grid_services
 from grids.lifecycle import GridState
 from grids.models import Grid
 from lims import permissions
-from lims.errors import ConflictError, DomainError, PermissionDeniedError
+from lims.errors import ConflictError, DomainError
 from lims.lifecycle import Lifecycle, transition
 from lims.ranges import validated
 from reconstruction import ingest, previews
@@ -425,7 +425,7 @@ def dataset_decide(*, dataset: Dataset, accept: bool, by, note: str = "") -> Rec
         row.decided_by, row.decided_at, row.decision_note = by, now, note.strip()
 
     with transaction.atomic():
-        moved = transition(
+        transition(
             lifecycle=DATASET_LIFECYCLE,
             queryset=Dataset.objects.all(),
             ids=[dataset.pk],
@@ -438,7 +438,6 @@ def dataset_decide(*, dataset: Dataset, accept: bool, by, note: str = "") -> Rec
             change_reason=f"dataset {to_status}",
         )
         dataset.refresh_from_db()
-        del moved
         job = None
         if accept:
             job, _ = job_request(dataset=dataset, method=default_method(dataset), parameters={}, by=by)
@@ -478,7 +477,7 @@ PARAMETERS: dict[str, tuple[str, ...] | None] = {
 }
 
 
-def _wbp_filters() -> tuple[str, ...]:
+def wbp_filters() -> tuple[str, ...]:
     from reconstruction.engine import FILTERS
 
     return tuple(FILTERS)
@@ -506,8 +505,8 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
         if applies is not None and method not in applies:
             raise DomainError(f"{key}: applies to {', '.join(applies)} only, not {method}.", field=key)
         if key == "filter_name":
-            if value not in _wbp_filters():
-                raise DomainError(f"filter_name: use one of {', '.join(_wbp_filters())}.", field=key)
+            if value not in wbp_filters():
+                raise DomainError(f"filter_name: use one of {', '.join(wbp_filters())}.", field=key)
             clean[key] = value
         elif key == "circle":
             if not isinstance(value, bool):
@@ -860,9 +859,6 @@ def _send_assembly(tasks, job_id: int) -> None:
 
 # --- volumes ----------------------------------------------------------------------------------------
 
-# Methods whose values are the true linear absorption on limited-range data (the engine's own tests).
-ABSOLUTE_METHODS = {"sirt", "cgls"}
-
 
 def volume_assemble(*, job_id: int) -> Volume | None:
     """Join the slabs, write the MRC (µm⁻¹, voxel size in the header), previews, histogram and the even/odd
@@ -907,7 +903,7 @@ def volume_assemble(*, job_id: int) -> Volume | None:
             made = Volume.objects.create(
                 job=job, lab_id=job.lab_id, file=name, sha256=sha, size_bytes=target.stat().st_size,
                 depth=volume.shape[0], thickness=volume.shape[1], width=volume.shape[2],
-                voxel_size_nm=dataset.pixel_size_nm, absolute=job.method in ABSOLUTE_METHODS,
+                voxel_size_nm=dataset.pixel_size_nm, absolute=values_are_absolute(job, dataset),
                 value_min=float(volume.min()), value_max=float(volume.max()), value_mean=float(volume.mean()),
                 histogram=previews.histogram(volume), fsc=fsc, resolution_nm=resolution, previews=preview_names,
             )  # fmt: skip
@@ -917,6 +913,13 @@ def volume_assemble(*, job_id: int) -> Volume | None:
     for s in slabs:
         _delete_stored([s.result])
     return made
+
+
+def values_are_absolute(job: ReconstructionJob, dataset: Dataset) -> bool:
+    """Whether the volume holds true absorption values: the engine says so per method and tilt range."""
+    from reconstruction import engine
+
+    return bool(engine.value_note(job.method, dataset.angles)["absolute"])
 
 
 def _even_odd_fsc(job: ReconstructionJob, dataset: Dataset, fsc_function) -> tuple[dict, float | None]:
@@ -1039,19 +1042,3 @@ def dataset_from_upload(
             raise
     upload.delete()
     return dataset
-
-
-__all__ = [
-    "DATASET_LIFECYCLE",
-    "JOB_LIFECYCLE",
-    "Acquisition",
-    "PermissionDeniedError",
-    "dataset_create",
-    "dataset_decide",
-    "dataset_register",
-    "dataset_upload",
-    "job_cancel",
-    "job_request",
-    "slab_run",
-    "volume_assemble",
-]

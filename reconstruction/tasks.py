@@ -95,3 +95,9 @@ def _send_waiting_jobs(sender=None, **kwargs) -> None:
         services.jobs_dispatch_pending()
     except Exception:  # never keep a worker from starting
         log.exception("could not send waiting reconstruction jobs")
+
+
+@shared_task
+def purge_stale_uploads() -> int:
+    """Remove chunked uploads nobody finished for two days (their partial files too)."""
+    return services.uploads_purge_stale()

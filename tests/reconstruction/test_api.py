@@ -70,6 +70,16 @@ def test_another_labs_records_answer_404(api, api_for, outsider, beam_session, g
     ):  # fmt: skip
         assert other.get(url).status_code == 404, url
     assert other.post(f"/api/v1/reconstruction-jobs/{job['id']}/cancel/").status_code == 404
+    # Anonymous: 401; format suffixes and odd parameters on the new actions: an answer, never a 500.
+    from rest_framework.test import APIClient
+
+    assert APIClient().get(f"/api/v1/datasets/{created['id']}/").status_code == 401
+    for url in (
+        f"/api/v1/datasets/{created['id']}/montage.json", f"/api/v1/volumes/{volume_id}/download.json",
+        "/api/v1/datasets/?grid=99999999999999999999999", "/api/v1/reconstruction-jobs/?state=nonsense",
+        "/api/v1/dataset-uploads/not-a-uuid/",
+    ):  # fmt: skip
+        assert api.get(url).status_code < 500, url
     assert other.get("/api/v1/datasets/").json()["count"] == 0
     stolen = other.post("/api/v1/reconstruction-jobs/", {"dataset": created["id"], "method": "wbp"}, format="json")
     assert stolen.status_code == 400 and ReconstructionJob.objects.count() == 1

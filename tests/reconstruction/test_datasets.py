@@ -245,3 +245,19 @@ def test_chunked_upload_resumes_and_only_a_complete_one_becomes_a_dataset(member
         upload=upload, by=member, session=beam_session, grid=grid, angles_text="-60:60:4"
     )
     assert dataset.sha256 == services.sha256_of(path)
+
+
+def test_unfinished_uploads_are_purged_after_two_days_with_their_bytes(member, settings):
+    import datetime
+
+    from django.utils import timezone
+
+    from reconstruction.models import DatasetUpload
+
+    old = services.upload_start(by=member, filename="old.mrc", size_bytes=10)
+    fresh = services.upload_start(by=member, filename="fresh.mrc", size_bytes=10)
+    DatasetUpload.objects.filter(pk=old.pk).update(updated_at=timezone.now() - datetime.timedelta(hours=49))
+    old_file = Path(settings.MEDIA_ROOT) / old.storage_name
+    assert old_file.exists()
+    assert services.uploads_purge_stale() == 1
+    assert not old_file.exists() and list(DatasetUpload.objects.values_list("pk", flat=True)) == [fresh.pk]

@@ -55,7 +55,8 @@ def test_accepting_starts_the_default_job_and_makes_a_volume_equal_to_the_engine
         in_slabs = np.array(mrc.data)
     whole = engine.reconstruct(projections, angles, method="wbp", thickness=dataset.columns) / PIXEL_UM
     np.testing.assert_allclose(in_slabs, whole, rtol=1e-5, atol=1e-5)
-    assert not wbp.volume.absolute  # WBP's values are not claimed as absolute on a limited range
+    # Whether values are absolute is the engine's word for the method and tilt range (WBP corrects the wedge).
+    assert wbp.volume.absolute == engine.value_note("wbp", angles)["absolute"]
 
 
 def test_the_same_request_twice_returns_the_existing_job(dataset, member):
