@@ -68,6 +68,11 @@ def parse_angles(text: str) -> list[float]:
             raise IngestRefused(f"{text!r} gives {count} angles; a tilt series has at most a few thousand.", "angles")
         direction = 1 if high >= low else -1
         values = [low + direction * i * step for i in range(count)]
+    elif ":" in text:
+        raise IngestRefused(
+            f"Tilt angles: {text!r} is not a range; write from:to:step in degrees with plain numbers, e.g. -60:60:2.",
+            "angles",
+        )
     else:
         values = []
         for token in re.split(r"[,;\s]+", text):

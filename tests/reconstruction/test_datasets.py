@@ -64,6 +64,8 @@ def test_second_dataset_of_an_imaged_grid_keeps_it_imaged(member, beam_session, 
         ("-60:60:7", "tilt angles were given for 31"),
         ("a, b", "not a number"),
         ("-60:60:0", "step must be positive"),
+        ("-1e9:1e9:0.0001", "write from:to:step"),
+        ("-100000:100000:0.001", "at most a few thousand"),
     ],
 )
 def test_bad_angles_are_refused_and_leave_nothing(member, beam_session, grid, tmp_path, settings, angles_text, message):
