@@ -30,9 +30,9 @@ from beamtime.models import (
 )
 from grids import selectors as grid_selectors
 from grids.models import Grid
-from lims import permissions
 from lims.csv_export import CSVExportMixin
 from lims.models import Lab
+from lims.selectors import labs_of
 
 
 class FacilitySerializer(serializers.ModelSerializer):
@@ -85,7 +85,7 @@ class _ProposalLabField(serializers.PrimaryKeyRelatedField):
             return Lab.objects.none()
         if access.staff_facility_ids(request.user):
             return Lab.objects.all()
-        return permissions.scope(Lab.objects.all(), request.user, "pk")
+        return labs_of(user=request.user)
 
 
 class ProposalSerializer(serializers.ModelSerializer):

@@ -10,8 +10,7 @@ from django.utils import timezone
 
 from beamtime import selectors
 from beamtime.models import Facility, Metric, Operator, SessionStatus, ShipmentStatus
-from lims import permissions
-from lims.models import Lab
+from lims.selectors import labs_of
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -97,7 +96,7 @@ class ProposalForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lab"].queryset = permissions.scope(Lab.objects.all(), user, "pk")
+        self.fields["lab"].queryset = labs_of(user=user)
 
 
 class SheetAddForm(forms.Form):

@@ -39,6 +39,7 @@ from lims import permissions
 from lims.errors import DomainError
 from lims.forms import parse_id, show_domain_error
 from lims.models import Lab
+from lims.selectors import labs_of
 
 # --- calendar -----------------------------------------------------------------------------------
 
@@ -107,7 +108,7 @@ def calendar_view(request):
             "day": day.isoformat(),
             "query": query,
             "beamlines": selectors.beamline_list(),
-            "labs": permissions.scope(Lab.objects.all(), request.user, "pk"),
+            "labs": labs_of(user=request.user),
             "beamline_id": beamline_id,
             "lab_id": lab_id,
             "sessions": sessions,
@@ -370,7 +371,7 @@ def feed_list(request):
             raise Http404("No such feed.") from None
         return redirect("beamtime:feed-list")
     rows = []
-    labs = permissions.scope(Lab.objects.all(), request.user, "pk")
+    labs = labs_of(user=request.user)
     beamlines = selectors.beamline_list().filter(facility__in=access.staff_facility_ids(request.user))
     existing = CalendarFeed.objects.filter(lab__in=labs) | CalendarFeed.objects.filter(beamline__in=beamlines)
     by_owner = {(f.lab_id, f.beamline_id): f for f in existing}

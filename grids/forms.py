@@ -8,6 +8,7 @@ from grids.ranges import SEEDING_RANGES
 from lims import permissions
 from lims.forms import happened
 from lims.models import Lab
+from lims.selectors import labs_of
 
 
 class DateInput(forms.DateInput):
@@ -16,10 +17,6 @@ class DateInput(forms.DateInput):
 
 class DateTimeInput(forms.DateTimeInput):
     input_type = "datetime-local"
-
-
-def _user_labs(user):
-    return permissions.scope(Lab.objects.all(), user, "pk")
 
 
 class GridLotForm(forms.Form):
@@ -34,7 +31,7 @@ class GridLotForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lab"].queryset = _user_labs(user)
+        self.fields["lab"].queryset = labs_of(user=user)
         if self.fields["lab"].queryset.count() == 1:
             self.fields["lab"].initial = self.fields["lab"].queryset.first()
 
@@ -76,7 +73,7 @@ class StorageBoxForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lab"].queryset = _user_labs(user)
+        self.fields["lab"].queryset = labs_of(user=user)
 
 
 class CellLineForm(forms.ModelForm):
@@ -89,7 +86,7 @@ class CellLineForm(forms.ModelForm):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["lab"].queryset = _user_labs(user)
+        self.fields["lab"].queryset = labs_of(user=user)
 
     def validate_unique(self):
         """Uniqueness is the service's to check (it says which name clashes)."""

@@ -10,14 +10,14 @@ from django import forms
 
 from grids import selectors, services
 from grids.models import CellLine, GridLot, GridType, Seeding, StorageBox
-from lims import permissions
 from lims.errors import DomainError
 from lims.imports import Column, ImportKind, import_kind_register
 from lims.models import Lab
+from lims.selectors import labs_of
 
 
 def _lab(user, code: str) -> Lab:
-    lab = permissions.scope(Lab.objects.all(), user, "pk").filter(code__iexact=code.strip()).first()
+    lab = labs_of(user=user).filter(code__iexact=code.strip()).first()
     if lab is None:
         raise forms.ValidationError(f"You belong to no lab with code {code!r}.")
     return lab

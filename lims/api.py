@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from lims import imports, permissions, selectors, services
 from lims.csv_export import CSVExportMixin
 from lims.models import Lab, Membership, Role
+from lims.selectors import labs_of
 
 
 class LabField(serializers.PrimaryKeyRelatedField):
@@ -18,7 +19,7 @@ class LabField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self):
         request = self.context.get("request")
-        return permissions.scope(Lab.objects.all(), request.user, "pk") if request else Lab.objects.none()
+        return labs_of(user=request.user) if request else Lab.objects.none()
 
 
 class ScopedRelatedField(serializers.PrimaryKeyRelatedField):

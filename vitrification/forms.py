@@ -11,6 +11,7 @@ from lims import permissions
 from lims.forms import happened, parse_id
 from lims.models import Lab
 from lims.ranges import range_form_field
+from lims.selectors import labs_of
 from vitrification import selectors, services
 from vitrification.models import (
     HPF_MODELS,
@@ -72,7 +73,7 @@ class InstrumentForm(forms.Form):
 
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
-        labs = permissions.scope(Lab.objects.all(), user, "pk")
+        labs = labs_of(user=user)
         self.fields["lab"].queryset = labs
         if len(labs) == 1:
             self.fields["lab"].initial = labs[0].pk
