@@ -453,6 +453,9 @@ def sample_sheet_add(
     """
     override_reason = (override_reason or "").strip()
     access.require_session_visible(by, session)
+    # The gate reads the grid's checks and decisions (several queries): evaluate it before the row locks, so
+    # the session and the grid stay locked only for the checks that must see their current state.
+    evaluation = quality.evaluate(grid=grid, beamline=session.beamline)
     with transaction.atomic():
         locked = BeamtimeSession.objects.select_for_update().select_related("beamline").get(pk=session.pk)
         is_staff = _require_sheet_change(session=locked, by=by)
@@ -461,71 +464,14 @@ def sample_sheet_add(
             permissions.require_member(by, grid.lab_id)
         if grid.lab_id != locked.lab_id:
             raise DomainError(f"{grid.barcode} belongs to another lab than session {locked.pk}.", field="grid")
-        entries = list(locked.entries.all())
-        if any(e.grid_id == grid.pk for e in entries):
-            raise ConflictError(f"{grid.barcode} is on this sample sheet already.", field="grid")
-        capacity = locked.beamline.capacity
-        taken = {e.position for e in entries}
-        if len(entries) >= capacity:
-            raise ConflictError(
-                f"The sample sheet is full: {locked.beamline} takes {capacity} grid(s) per session.",
-                field="session",
-                details={"capacity": capacity},
-            )
-        if position is None:
-            position = min(p for p in range(1, capacity + 1) if p not in taken)
-        elif not 1 <= position <= capacity:
-            raise DomainError(f"position: {locked.beamline} has holder positions 1–{capacity}.", field="position")
-        elif position in taken:
-            raise ConflictError(f"Holder position {position} is taken.", field="position")
-        clash = (
-            SampleSheetEntry.objects.filter(grid=grid, session__start__lt=locked.end, session__end__gt=locked.start)
-            .exclude(session__status=SessionStatus.CANCELLED)
-            .select_related("session")
-            .first()
-        )
-        if clash is not None:
-            raise ConflictError(
-                f"{grid.barcode} is on the sample sheet of session {clash.session_id}, which overlaps this one.",
-                field="grid",
-                details={"session": clash.session_id},
-            )
-        away = (
-            ShipmentGrid.objects.filter(grid=grid)
-            .exclude(shipment__status=ShipmentStatus.RETURNED)
-            .exclude(shipment__session=locked)
-            .first()
-        )
-        if away is not None and grid.state == GridState.SHIPPED:
-            raise ConflictError(
-                f"{grid.barcode} is away in shipment {away.shipment_id}; it joins another sheet once the dewar "
-                "is back.",
-                field="grid",
-                details={"shipment": away.shipment_id},
-            )
+        position = _sheet_position(session=locked, grid=grid, position=position)
+        _require_grid_free(session=locked, grid=grid)
         already_scheduled = grid.state == GridState.SCHEDULED and _on_open_sheet(grid, exclude_session=locked.pk)
         if not already_scheduled and not grid_lifecycle.can_move(grid.state, GridState.SCHEDULED):
             raise ConflictError(
                 f"{grid.barcode}: {grid_lifecycle.refusal(grid.state, GridState.SCHEDULED)}", field="grid"
             )
-        evaluation = quality.evaluate(grid=grid, beamline=locked.beamline)
-        override_by = None
-        if not evaluation.passed:
-            if not override_reason:
-                raise ConflictError(
-                    evaluation.summary() + " A QC reviewer may admit it with a written reason.",
-                    field="grid",
-                    details={
-                        "failing_rules": [r.__dict__ for r in evaluation.failing],
-                        "evaluation": evaluation.as_dict(),
-                    },
-                )
-            if not access.is_qc_reviewer(by, grid.lab_id):
-                raise PermissionDeniedError(
-                    "Only a QC reviewer (or lab admin) of the grid's lab may admit a grid that fails the gate.",
-                    details={"failing_rules": [r.__dict__ for r in evaluation.failing]},
-                )
-            override_by = by
+        override_by = _gate_admission(evaluation=evaluation, grid=grid, by=by, override_reason=override_reason)
         entry = SampleSheetEntry(
             session=locked,
             grid=grid,
@@ -552,6 +498,74 @@ def sample_sheet_add(
                 checked=is_staff,
             )
     return entry
+
+
+def _sheet_position(*, session: BeamtimeSession, grid: Grid, position: int | None) -> int:
+    """The holder position the grid takes on the (locked) sheet: the one asked for, or the first free one."""
+    entries = list(session.entries.all())
+    if any(e.grid_id == grid.pk for e in entries):
+        raise ConflictError(f"{grid.barcode} is on this sample sheet already.", field="grid")
+    capacity = session.beamline.capacity
+    taken = {e.position for e in entries}
+    if len(entries) >= capacity:
+        raise ConflictError(
+            f"The sample sheet is full: {session.beamline} takes {capacity} grid(s) per session.",
+            field="session",
+            details={"capacity": capacity},
+        )
+    if position is None:
+        return min(p for p in range(1, capacity + 1) if p not in taken)
+    if not 1 <= position <= capacity:
+        raise DomainError(f"position: {session.beamline} has holder positions 1–{capacity}.", field="position")
+    if position in taken:
+        raise ConflictError(f"Holder position {position} is taken.", field="position")
+    return position
+
+
+def _require_grid_free(*, session: BeamtimeSession, grid: Grid) -> None:
+    """Refuse a grid booked into an overlapping session, or away in another session's dewar."""
+    clash = (
+        SampleSheetEntry.objects.filter(grid=grid, session__start__lt=session.end, session__end__gt=session.start)
+        .exclude(session__status=SessionStatus.CANCELLED)
+        .select_related("session")
+        .first()
+    )
+    if clash is not None:
+        raise ConflictError(
+            f"{grid.barcode} is on the sample sheet of session {clash.session_id}, which overlaps this one.",
+            field="grid",
+            details={"session": clash.session_id},
+        )
+    away = (
+        ShipmentGrid.objects.filter(grid=grid)
+        .exclude(shipment__status=ShipmentStatus.RETURNED)
+        .exclude(shipment__session=session)
+        .first()
+    )
+    if away is not None and grid.state == GridState.SHIPPED:
+        raise ConflictError(
+            f"{grid.barcode} is away in shipment {away.shipment_id}; it joins another sheet once the dewar is back.",
+            field="grid",
+            details={"shipment": away.shipment_id},
+        )
+
+
+def _gate_admission(*, evaluation, grid: Grid, by, override_reason: str):
+    """Who admits the grid past a failed gate (None when it passed); refuses without a reviewer's reason."""
+    if evaluation.passed:
+        return None
+    if not override_reason:
+        raise ConflictError(
+            evaluation.summary() + " A QC reviewer may admit it with a written reason.",
+            field="grid",
+            details={"failing_rules": [r.__dict__ for r in evaluation.failing], "evaluation": evaluation.as_dict()},
+        )
+    if not access.is_qc_reviewer(by, grid.lab_id):
+        raise PermissionDeniedError(
+            "Only a QC reviewer (or lab admin) of the grid's lab may admit a grid that fails the gate.",
+            details={"failing_rules": [r.__dict__ for r in evaluation.failing]},
+        )
+    return by
 
 
 def _on_open_sheet(grid: Grid, *, exclude_session: int | None = None) -> bool:

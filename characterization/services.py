@@ -344,9 +344,46 @@ def check_image_analyse(*, image_id: int, timings: dict | None = None) -> CheckI
     Claims the image (pending/failed/running → running; a redelivered job re-runs a crashed one);
     returns None when it is already done or gone. `timings` (if given) receives seconds per phase.
     """
-    import time
+    if not _claim_for_analysis(image_id):
+        return None
+    image = CheckImage.objects.select_related("lm_check").get(pk=image_id)
+    progress = _progress_writer(image_id)
+    timed = _phase_timer(timings)
+    with timed("read"):
+        decoded = _read_original(image)
+    progress(25)
+    with timed("previews"):
+        stats = [metrics.channel_stats(channel) for channel in decoded.data]
+        stored = _previews_store(image, decoded, stats)
+    progress(50)
+    with timed("metrics"):
+        result = metrics.compute_metrics(
+            decoded.data,
+            atlas=image.kind == ImageKind.ATLAS,
+            bright_foreground=image.modality != Modality.BRIGHTFIELD,
+            progress=lambda fraction: progress(50 + 45 * fraction),
+            stats=stats,
+        )
+    del decoded
+    old = [image.preview.name, image.thumbnail.name, *[c.get("file", "") for c in image.channel_previews]]
+    CheckImage.objects.filter(pk=image_id).update(
+        **stored,
+        metrics=result,
+        metrics_version=metrics.METRICS_VERSION,
+        metrics_status=MetricsStatus.DONE,
+        metrics_progress=100,
+        metrics_error="",
+        metrics_finished_at=timezone.now(),
+    )
+    # The old previews go once the new ones are recorded: a crash before leaves the old ones in place.
+    _delete_stored([n for n in old if n])
+    image.refresh_from_db()
+    return image
 
-    claimed = (
+
+def _claim_for_analysis(image_id: int) -> bool:
+    """Mark the image running unless its metrics are done (a redelivered task re-runs a crashed analysis)."""
+    return bool(
         CheckImage.objects.filter(pk=image_id)
         .exclude(metrics_status=MetricsStatus.DONE)
         .update(
@@ -356,65 +393,50 @@ def check_image_analyse(*, image_id: int, timings: dict | None = None) -> CheckI
             metrics_started_at=timezone.now(),
         )
     )
-    if not claimed:
-        return None
-    image = CheckImage.objects.select_related("lm_check").get(pk=image_id)
-    progress = _progress_writer(image_id)
-    clock = time.perf_counter()
+
+
+def _phase_timer(timings: dict | None):
+    """A context manager per phase that records its seconds in `timings` (nothing when it is None)."""
+    import contextlib
+    import time
+
+    @contextlib.contextmanager
+    def timed(phase: str):
+        clock = time.perf_counter()
+        yield
+        if timings is not None:
+            timings[phase] = time.perf_counter() - clock
+
+    return timed
+
+
+def _read_original(image: CheckImage):
+    # The upload was bounded when it was accepted; the stored original is read whole.
     limits = imaging.Limits(max_bytes=2**62, max_plane_pixels=2**62, max_decoded_bytes=2**62)
     with image.file.open("rb") as handle:
-        decoded = imaging.decode(handle, size=image.size_bytes, name=image.original_name, limits=limits)
-    if timings is not None:
-        timings["read"] = time.perf_counter() - clock
-    progress(25)
-    clock = time.perf_counter()
-    stats = [metrics.channel_stats(channel) for channel in decoded.data]
+        return imaging.decode(handle, size=image.size_bytes, name=image.original_name, limits=limits)
+
+
+def _previews_store(image: CheckImage, decoded, stats) -> dict:
+    """Write the preview, the thumbnail and one picture per channel; returns the fields that name them."""
     previews = imaging.make_previews(decoded.data, channel_names=image.channel_names, rgb=decoded.rgb, stats=stats)
     folder = image_folder(image)
-    old = [image.preview.name, image.thumbnail.name, *[c.get("file", "") for c in image.channel_previews]]
-    _delete_stored([n for n in old if n])
-    preview_name = default_storage.save(f"{folder}/preview.jpg", ContentFile(previews.preview_jpeg))
-    thumb_name = default_storage.save(f"{folder}/thumb.jpg", ContentFile(previews.thumbnail_jpeg))
     channel_entries = []
     for index, jpeg in enumerate(previews.channel_jpegs):
-        stored = default_storage.save(f"{folder}/channel-{index}.jpg", ContentFile(jpeg))
         label = image.channel_names[index] if index < len(image.channel_names) else f"Channel {index + 1}"
         channel_entries.append(
             {
                 "index": index,
                 "name": label,
                 "colour": "#{:02x}{:02x}{:02x}".format(*previews.colours[index]),
-                "file": stored,
+                "file": default_storage.save(f"{folder}/channel-{index}.jpg", ContentFile(jpeg)),
             }
         )
-    del previews
-    if timings is not None:
-        timings["previews"] = time.perf_counter() - clock
-    progress(50)
-    clock = time.perf_counter()
-    result = metrics.compute_metrics(
-        decoded.data,
-        atlas=image.kind == ImageKind.ATLAS,
-        bright_foreground=image.modality != Modality.BRIGHTFIELD,
-        progress=lambda fraction: progress(50 + 45 * fraction),
-        stats=stats,
-    )
-    del decoded
-    if timings is not None:
-        timings["metrics"] = time.perf_counter() - clock
-    CheckImage.objects.filter(pk=image_id).update(
-        preview=preview_name,
-        thumbnail=thumb_name,
-        channel_previews=channel_entries,
-        metrics=result,
-        metrics_version=metrics.METRICS_VERSION,
-        metrics_status=MetricsStatus.DONE,
-        metrics_progress=100,
-        metrics_error="",
-        metrics_finished_at=timezone.now(),
-    )
-    image.refresh_from_db()
-    return image
+    return {
+        "preview": default_storage.save(f"{folder}/preview.jpg", ContentFile(previews.preview_jpeg)),
+        "thumbnail": default_storage.save(f"{folder}/thumb.jpg", ContentFile(previews.thumbnail_jpeg)),
+        "channel_previews": channel_entries,
+    }
 
 
 def check_image_metrics_failed(*, image_id: int, error: str) -> None:

@@ -19,13 +19,9 @@ from grids import selectors as grid_selectors
 from grids.lifecycle import GridState
 from lims import permissions
 from lims.errors import DomainError
+from lims.forms import parse_id, show_domain_error
 
 PAGE_SIZE = 50
-
-
-def _form_error(form, error: DomainError) -> None:
-    field = error.field if error.field in form.fields and not form.fields[error.field].widget.is_hidden else None
-    form.add_error(field, error.message)
 
 
 def _default_stage(grid) -> str:
@@ -60,7 +56,7 @@ def check_create(request, grid_pk: int):
             messages.success(request, "Check recorded. Add its images below.")
             return redirect("characterization:check-detail", pk=check.pk)
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(
         request,
         "characterization/check_form.html",
@@ -83,7 +79,7 @@ def check_edit(request, pk: int):
             messages.success(request, "Check updated.")
             return redirect("characterization:check-detail", pk=check.pk)
         except DomainError as error:
-            _form_error(form, error)
+            show_domain_error(form, error)
     return render(request, "characterization/check_edit.html", {"check": check, "form": form})
 
 
@@ -189,65 +185,97 @@ def check_decide(request, pk: int):
 
 
 def image_detail(request, pk: int):
+    """The image page; a POST runs one of the page's actions (its form's `action`), each its own handler below."""
     image = selectors.check_image_get(user=request.user, pk=pk)
+    page_forms = _image_forms(image)
+    handler = _IMAGE_ACTIONS.get(request.POST.get("action", "")) if request.method == "POST" else None
+    if handler is not None:
+        try:
+            response = handler(request, image, page_forms)
+        except DomainError as error:
+            form = page_forms.get(request.POST["action"])
+            if form is not None and form.is_bound:
+                show_domain_error(form, error)
+            else:
+                messages.error(request, error.message)
+        else:
+            if response is not None:
+                return response
+    return _image_page(request, image, page_forms)
+
+
+def _image_forms(image) -> dict:
+    """The page's unbound forms by action, filled in with the image's current values."""
+    landmarks = [{k: m[k] for k in ("x", "y", "square")} for m in (image.calibration or {}).get("landmarks", [])]
+    return {
+        "target": forms.TargetForm(),
+        "calibrate": forms.CalibrationForm(initial={"landmarks": json.dumps(landmarks)}),
+        "metadata": forms.ImageMetadataForm(
+            initial={
+                "kind": image.kind,
+                "modality": image.modality,
+                "pixel_size_um": image.pixel_size_um,
+                "channel_names": ", ".join(image.channel_names),
+                "objective": image.objective,
+            }
+        ),
+    }
+
+
+def _back_to_image(request, image, message: str):
+    messages.success(request, message)
+    return redirect("characterization:image-detail", pk=image.pk)
+
+
+def _image_target_place(request, image, page_forms):
+    form = page_forms["target"] = forms.TargetForm(request.POST)
+    if form.is_valid():
+        services.target_create(image=image, by=request.user, **form.cleaned_data)
+        return _back_to_image(request, image, "Target placed.")
+    return None
+
+
+def _image_target_delete(request, image, page_forms):
+    target = get_object_or_404(Target, pk=parse_id(request.POST.get("target")) or 0, image=image)
+    services.target_delete(target=target, by=request.user)
+    return _back_to_image(request, image, f"Target {target.label} removed.")
+
+
+def _image_calibrate(request, image, page_forms):
+    form = page_forms["calibrate"] = forms.CalibrationForm(request.POST)
+    if form.is_valid():
+        services.check_image_calibrate(image=image, landmarks=form.cleaned_data["landmarks"], by=request.user)
+        return _back_to_image(request, image, f"Calibrated: residual {image.calibration_residual_um:.2f} µm (RMS).")
+    return None
+
+
+def _image_metadata_save(request, image, page_forms):
+    form = page_forms["metadata"] = forms.ImageMetadataForm(request.POST)
+    if form.is_valid():
+        services.check_image_update(image=image, by=request.user, **form.cleaned_data)
+        return _back_to_image(request, image, "Image details saved.")
+    return None
+
+
+def _image_metrics_requeue(request, image, page_forms):
+    services.check_image_metrics_requeue(image=image, by=request.user)
+    return _back_to_image(request, image, "Metrics queued.")
+
+
+# The image page's actions: the value of the `action` field each of its forms posts.
+_IMAGE_ACTIONS = {
+    "target": _image_target_place,
+    "delete-target": _image_target_delete,
+    "calibrate": _image_calibrate,
+    "metadata": _image_metadata_save,
+    "recompute": _image_metrics_requeue,
+}
+
+
+def _image_page(request, image, page_forms):
     targets = list(image.targets.select_related("created_by").order_by("priority", "id"))
     for target in targets:
         target.position = selectors.target_position(target=target) if image.calibration else None
-    target_form = forms.TargetForm()
-    calibration_form = forms.CalibrationForm(
-        initial={
-            "landmarks": json.dumps(
-                [{k: m[k] for k in ("x", "y", "square")} for m in (image.calibration or {}).get("landmarks", [])]
-            )
-        }
-    )
-    metadata_form = forms.ImageMetadataForm(
-        initial={
-            "kind": image.kind,
-            "modality": image.modality,
-            "pixel_size_um": image.pixel_size_um,
-            "channel_names": ", ".join(image.channel_names),
-            "objective": image.objective,
-        }
-    )
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "target":
-                target_form = forms.TargetForm(request.POST)
-                if target_form.is_valid():
-                    services.target_create(image=image, by=request.user, **target_form.cleaned_data)
-                    messages.success(request, "Target placed.")
-                    return redirect("characterization:image-detail", pk=image.pk)
-            elif action == "delete-target":
-                target = get_object_or_404(Target, pk=request.POST.get("target"), image=image)
-                services.target_delete(target=target, by=request.user)
-                messages.success(request, f"Target {target.label} removed.")
-                return redirect("characterization:image-detail", pk=image.pk)
-            elif action == "calibrate":
-                calibration_form = forms.CalibrationForm(request.POST)
-                if calibration_form.is_valid():
-                    services.check_image_calibrate(
-                        image=image, landmarks=calibration_form.cleaned_data["landmarks"], by=request.user
-                    )
-                    messages.success(request, f"Calibrated: residual {image.calibration_residual_um:.2f} µm (RMS).")
-                    return redirect("characterization:image-detail", pk=image.pk)
-            elif action == "metadata":
-                metadata_form = forms.ImageMetadataForm(request.POST)
-                if metadata_form.is_valid():
-                    services.check_image_update(image=image, by=request.user, **metadata_form.cleaned_data)
-                    messages.success(request, "Image details saved.")
-                    return redirect("characterization:image-detail", pk=image.pk)
-            elif action == "recompute":
-                services.check_image_metrics_requeue(image=image, by=request.user)
-                messages.success(request, "Metrics queued.")
-                return redirect("characterization:image-detail", pk=image.pk)
-        except DomainError as error:
-            form = {"target": target_form, "calibrate": calibration_form, "metadata": metadata_form}.get(action)
-            if form is not None:
-                _form_error(form, error)
-            else:
-                messages.error(request, error.message)
     return render(
         request,
         "characterization/image_detail.html",
@@ -266,9 +294,9 @@ def image_detail(request, pk: int):
                 for t in targets
             ],
             "landmarks_json": (image.calibration or {}).get("landmarks", []),
-            "target_form": target_form,
-            "calibration_form": calibration_form,
-            "metadata_form": metadata_form,
+            "target_form": page_forms["target"],
+            "calibration_form": page_forms["calibrate"],
+            "metadata_form": page_forms["metadata"],
             "grid_type": image.lm_check.grid.lot.grid_type,
         },
     )

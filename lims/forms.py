@@ -32,8 +32,10 @@ class IdField(forms.IntegerField):
 
 
 def show_domain_error(form: forms.Form, error) -> None:
-    """Put a service's refusal on the field it names, or above the form when it names none."""
-    form.add_error(error.field if error.field in form.fields else None, error.message)
+    """Put a service's refusal on the field it names, or above the form when it names none or a hidden one
+    (a hidden field shows no errors)."""
+    field = error.field if error.field in form.fields and not form.fields[error.field].widget.is_hidden else None
+    form.add_error(field, error.message)
 
 
 class ApiTokenForm(forms.Form):
