@@ -159,7 +159,8 @@ def _measure(repeats: int, quick: bool) -> dict:
         Volume.objects.filter(job__dataset=dataset).delete()
         ReconstructionJob.objects.filter(dataset=dataset).delete()
         t0 = time.perf_counter()
-        job, _ = services.job_request(dataset=dataset, method="sirt", parameters={}, by=user)
+        # Alignment off: the engine call it is compared with takes the projections as they are.
+        job, _ = services.job_request(dataset=dataset, method="sirt", parameters={"align": False}, by=user)
         while True:
             job.refresh_from_db()
             if job.state in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED):

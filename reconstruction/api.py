@@ -54,7 +54,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "id", "lab", "session", "grid", "grid_barcode", "target", "name", "format", "source_path", "sha256",
             "size_bytes", "projection_values", "tilts", "focal_planes", "rows", "columns", "angles", "tilt_range",
             "focal_planes_um", "pixel_size_nm", "photon_energy_ev", "exposure_s", "zone_plate_outer_zone_nm",
-            "zone_plate_diameter_um", "metadata_source", "status", "decided_by", "decided_at", "decision_note",
+            "zone_plate_diameter_um", "metadata_source", "alignment", "status", "decided_by", "decided_at", "decision_note",
             "notes", "created_by", "created_at", "jobs",
         ]  # fmt: skip
         read_only_fields = fields
@@ -228,7 +228,8 @@ class JobCreateSerializer(serializers.Serializer):
 
 class ReconstructionJobViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Reconstructions of accepted datasets. Create with `dataset`, `method` (see the engine's methods) and optional
-    `parameters` (iterations, filter_name, thickness, axis_offset, circle, slab_size); asking twice for the same
+    `parameters` (align, iterations, strength, filter_name, thickness, axis_offset, circle, slab_size); asking twice
+    for the same
     returns the existing job (200 instead of 201)."""
 
     serializer_class = ReconstructionJobSerializer

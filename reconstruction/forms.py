@@ -102,26 +102,77 @@ class DecisionForm(forms.Form):
 
 
 class JobForm(forms.Form):
-    method = forms.ChoiceField(label="Method", help_text="See “How reconstruction works” for what each does.")
-    iterations = range_form_field("iterations", label="Iterations", help_text="SIRT/CGLS only; empty: the default")
+    """Start a reconstruction: the method (each explained in one sentence) and its parameters, with the defaults
+    filled in; an empty field takes the default."""
+
+    method = forms.ChoiceField(
+        label="Method",
+        widget=forms.RadioSelect,
+        help_text="For a quick look: WBP (seconds). For the final volume: the regularised method, or SIRT.",
+    )
+    align = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Correct drift between tilts",
+        help_text="Shifts each projection by the drift found when the series was read (and uses the tilt axis it "
+        "found); switch it off only for a series aligned elsewhere.",
+    )
+    iterations = range_form_field(
+        "iterations",
+        label="Iterations",
+        help_text="SIRT, CGLS and the regularised method; empty: chosen from the data's noise. More iterations "
+        "bring detail, and noise",
+    )
+    strength = range_form_field(
+        "strength",
+        label="Smoothing strength",
+        help_text="Regularised method only; empty: 1, the weight the noise estimate gives. Larger smooths more "
+        "(less noise, softer edges), smaller keeps more detail",
+    )
     filter_name = forms.ChoiceField(
         required=False, label="WBP filter", help_text="WBP only; smoother filters trade detail for less noise"
     )
     thickness = range_form_field(
-        "thickness", label="Volume thickness (voxels)", help_text="empty: as wide as the projections"
+        "thickness",
+        label="Volume thickness (voxels)",
+        help_text="along the beam; the default is as wide as the projections",
     )
-    axis_offset = range_form_field("axis_offset", label="Tilt-axis offset (pixels)", help_text="empty: 0, the centre")
+    axis_offset = range_form_field(
+        "axis_offset",
+        label="Tilt-axis offset (pixels)",
+        help_text="where the tilt axis sits left (−) or right (+) of the centre; the default is the alignment's estimate",
+    )
     slab_size = range_form_field(
         "slab_size",
         label="Slices per slab",
-        help_text="empty: 32 slices a slab, spread over the workers; never changes the result",
+        help_text="work is split into slabs spread over the workers; never changes the result",
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, dataset=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["method"].choices = [(m, m.upper()) for m in services.engine_methods()]
+        self.fields["method"].choices = [
+            (m, f"{info.get('label', m.upper())} — {info.get('help', '')}".rstrip(" —"))
+            for m, info in services.method_choices()
+        ]
         self.fields["filter_name"].choices = [("", "ram-lak (default)")] + [(f, f) for f in services.wbp_filters()]
+        if dataset is None:
+            return
+        self.fields["method"].initial = services.default_method(dataset)
+        self.fields["thickness"].initial = dataset.columns
+        self.fields["slab_size"].initial = services.default_slab_size(dataset)
+        if dataset.focal_planes > 1:
+            del self.fields["align"]
+            del self.fields["axis_offset"]
+            del self.fields["filter_name"]
+        elif services.alignment_usable(dataset):
+            self.fields["axis_offset"].initial = services.aligned_axis_offset(dataset)
+        else:
+            self.fields["align"].initial = False
+            self.fields["axis_offset"].initial = 0
 
     def parameters(self) -> dict:
-        keys = ("iterations", "filter_name", "thickness", "axis_offset", "slab_size")
-        return {k: self.cleaned_data[k] for k in keys if self.cleaned_data.get(k) not in (None, "")}
+        """What was filled in; the service refuses, in words, a parameter that does not apply to the method."""
+        keys = ("align", "iterations", "strength", "filter_name", "thickness", "axis_offset", "slab_size")
+        return {
+            k: self.cleaned_data[k] for k in keys if k in self.fields and self.cleaned_data.get(k) not in (None, "")
+        }

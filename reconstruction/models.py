@@ -74,6 +74,12 @@ class Dataset(models.Model):
     )
     zone_plate_diameter_um = models.FloatField(validators=[InRange("zone_plate_diameter_um")], null=True, blank=True)
     metadata_source = models.JSONField(default=dict, help_text="Where each acquisition value came from: file or form")
+    alignment = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Drift correction found when the series was read: {shifts: [[rows, columns], ...] px per tilt, "
+        "axis_offset px, residual_px, max_shift_px, binning}; null for a focal series or before it was computed",
+    )
     montage = models.FileField(max_length=500, blank=True)
     status = models.CharField(max_length=12, choices=DatasetStatus.choices, default=DatasetStatus.PENDING)
     decided_by = models.ForeignKey(
@@ -84,7 +90,7 @@ class Dataset(models.Model):
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords(excluded_fields=["angles", "sidecar", "metadata_source"])
+    history = HistoricalRecords(excluded_fields=["angles", "sidecar", "metadata_source", "alignment"])
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -19,5 +19,7 @@ RANGES: dict[str, Range] = define(
         "thickness": Range(4, 4096, "voxels", 1, integer=True),
         "axis_offset": Range(-1000, 1000, "pixels", 0.1),
         "slab_size": Range(1, 1024, "slices", 1, integer=True),
+        # mbir: a factor on the data-driven regularisation weight (1 = as the noise estimate says).
+        "strength": Range(0.05, 20, "", 0.05),
     }
 )

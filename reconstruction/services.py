@@ -316,6 +316,7 @@ def dataset_create(
         local_path, fmt=info.format, projection_values=projection_values, focal_planes=info.focal_planes, name=name
     )
     montage = previews.montage(projections, dataset.angles)
+    dataset.alignment = series_alignment(projections, dataset.angles)
     del projections
     stored: list[str] = []
     try:
@@ -440,8 +441,58 @@ def dataset_decide(*, dataset: Dataset, accept: bool, by, note: str = "") -> Rec
         dataset.refresh_from_db()
         job = None
         if accept:
-            job, _ = job_request(dataset=dataset, method=default_method(dataset), parameters={}, by=by)
+            for method in default_jobs(dataset):  # the preview first: its slabs reach the workers first
+                job, _ = job_request(dataset=dataset, method=method, parameters={}, by=by)
     return job
+
+
+# --- alignment --------------------------------------------------------------------------------------
+
+# Alignment works on a copy binned to at most this many columns: drift is a few pixels, the cross-correlation's
+# cost grows with the area, and the shifts scale back with the binning.
+ALIGNMENT_MAX_COLUMNS = 256
+
+
+def series_alignment(projections: np.ndarray, angles: list[float]) -> dict[str, Any] | None:
+    """The drift correction of a single-focus series (the engine's cross-correlation and centre-of-mass fit), as
+    stored on the dataset; None for a focal series (its planes share one stage position per tilt)."""
+    from reconstruction import engine
+
+    if projections.ndim != 3:
+        return None
+    factor = max(1, min(math.ceil(projections.shape[2] / ALIGNMENT_MAX_COLUMNS), projections.shape[1]))
+    binned = engine.bin_projections(projections, factor) if factor > 1 else projections
+    try:
+        found = engine.align(binned, np.asarray(angles, dtype=np.float64))
+    except ValueError as error:
+        return {"failed": str(error)[:500]}
+    shifts = np.asarray(found.shifts, dtype=np.float64) * factor
+    return {
+        "shifts": [[round(float(r), 3), round(float(c), 3)] for r, c in shifts],
+        "axis_offset": round(float(found.axis_offset) * factor, 3),
+        "residual_px": round(float(np.sqrt(np.mean(np.square(found.residuals)))) * factor, 3),
+        "max_shift_px": round(float(np.abs(shifts).max()), 3),
+        "binning": factor,
+    }
+
+
+def dataset_alignment(dataset: Dataset) -> dict[str, Any] | None:
+    """The dataset's stored alignment, computed (and stored) for a series added before alignment existed."""
+    if dataset.alignment is None and dataset.focal_planes == 1:
+        alignment = series_alignment(_raw_projections(dataset), dataset.angles)
+        Dataset.objects.filter(pk=dataset.pk, alignment__isnull=True).update(alignment=alignment)
+        dataset.alignment = alignment
+    return dataset.alignment
+
+
+def aligned_axis_offset(dataset: Dataset) -> float:
+    """The alignment's tilt-axis offset to a tenth of a pixel (the form's step; finer does not change a volume)."""
+    return round(float(dataset.alignment["axis_offset"]), 1)
+
+
+def alignment_usable(dataset: Dataset) -> bool:
+    alignment = dataset.alignment
+    return bool(alignment) and len(alignment.get("shifts", ())) == dataset.tilts
 
 
 # --- jobs -------------------------------------------------------------------------------------------
@@ -451,6 +502,19 @@ def engine_methods() -> tuple[str, ...]:
     from reconstruction import engine
 
     return tuple(engine.METHODS)
+
+
+def method_choices() -> list[tuple[str, dict[str, Any]]]:
+    """Each method with the engine's one-sentence explanation (label, help)."""
+    from reconstruction import engine
+
+    return [(m, dict(engine.METHOD_INFO.get(m, {}))) for m in engine.METHODS]
+
+
+def default_jobs(dataset: Dataset) -> list[str]:
+    """The methods accepting a dataset starts, in order: a quick WBP preview, then the default method."""
+    final = default_method(dataset)
+    return [final] if final == "wbp" else ["wbp", final]
 
 
 def default_method(dataset: Dataset) -> str:
@@ -473,6 +537,8 @@ PARAMETERS: dict[str, tuple[str, ...] | None] = {
     "thickness": None,
     "axis_offset": None,
     "circle": None,
+    "align": None,
+    "strength": ("mbir",),
     "slab_size": None,
 }
 
@@ -508,9 +574,9 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
             if value not in wbp_filters():
                 raise DomainError(f"filter_name: use one of {', '.join(wbp_filters())}.", field=key)
             clean[key] = value
-        elif key == "circle":
+        elif key in ("circle", "align"):
             if not isinstance(value, bool):
-                raise DomainError("circle: true or false.", field=key)
+                raise DomainError(f"{key}: true or false.", field=key)
             clean[key] = value
         else:
             rng = RANGES[key]
@@ -536,6 +602,25 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
         )
     if method == "wbp":
         clean.setdefault("filter_name", "ram-lak")
+    if dataset.focal_planes > 1:
+        if clean.get("align"):
+            raise DomainError(
+                "align: a focal series is reconstructed as recorded (its planes share one stage position per "
+                "tilt); switch alignment off.",
+                field="align",
+            )
+        clean["align"] = False
+    else:
+        clean.setdefault("align", True)
+        if clean["align"]:
+            dataset_alignment(dataset)
+            if not alignment_usable(dataset):
+                reason = (dataset.alignment or {}).get("failed", "no alignment could be found")
+                raise DomainError(
+                    f"align: this series could not be aligned ({reason}); switch alignment off.", field="align"
+                )
+            # The tilt axis the alignment found, unless the user set one.
+            clean.setdefault("axis_offset", aligned_axis_offset(dataset))
     clean.setdefault("thickness", dataset.columns)
     clean.setdefault("axis_offset", 0.0)
     clean.setdefault("circle", False)
@@ -694,27 +779,40 @@ def job_fail(*, job_id: int, error: str) -> None:
 _PROJECTION_CACHE: dict[tuple, np.ndarray] = {}
 
 
-def projections_of(dataset: Dataset) -> np.ndarray:
-    """The dataset's absorbance, read once per worker process for all its slabs."""
-    key = (dataset.pk, dataset.sha256, dataset.projection_values)
+def _raw_projections(dataset: Dataset) -> np.ndarray:
+    path = dataset_path(dataset)
+    if not path.is_file():
+        raise DomainError(f"The file of dataset #{dataset.pk} is gone from {path}; restore it or register it again.")
+    return ingest.load_projections(
+        path, fmt=dataset.format, projection_values=dataset.projection_values,
+        focal_planes=dataset.focal_planes, name=dataset.name,
+    )  # fmt: skip
+
+
+def projections_of(dataset: Dataset, *, aligned: bool = False) -> np.ndarray:
+    """The dataset's absorbance, drift-corrected by its stored alignment when `aligned`, read once per worker
+    process for all its slabs. The shifts move content across rows, so they apply to the whole series before a
+    slab takes its rows."""
+    key = (dataset.pk, dataset.sha256, dataset.projection_values, aligned)
     if key not in _PROJECTION_CACHE:
         _PROJECTION_CACHE.clear()
-        path = dataset_path(dataset)
-        if not path.is_file():
-            raise DomainError(
-                f"The file of dataset #{dataset.pk} is gone from {path}; restore it or register it again."
-            )
-        _PROJECTION_CACHE[key] = ingest.load_projections(
-            path, fmt=dataset.format, projection_values=dataset.projection_values,
-            focal_planes=dataset.focal_planes, name=dataset.name,
-        )  # fmt: skip
+        projections = _raw_projections(dataset)
+        if aligned:
+            from reconstruction import engine
+
+            if not alignment_usable(dataset):
+                raise DomainError(f"Dataset #{dataset.pk} has no usable alignment; start the job with alignment off.")
+            projections = engine.apply_shifts(projections, np.asarray(dataset.alignment["shifts"]))
+        _PROJECTION_CACHE[key] = projections
     return _PROJECTION_CACHE[key]
 
 
 def engine_arguments(dataset: Dataset, method: str, parameters: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of `reconstruction.engine.reconstruct` for a job (slabbing aside)."""
     kwargs = {
-        k: v for k, v in parameters.items() if k in ("iterations", "filter_name", "thickness", "axis_offset", "circle")
+        k: v
+        for k, v in parameters.items()
+        if k in ("iterations", "filter_name", "thickness", "axis_offset", "circle", "strength")
     }
     if dataset.focal_planes > 1:
         kwargs.pop("circle", None)
@@ -745,7 +843,7 @@ def run_engine(dataset: Dataset, method: str, parameters: dict[str, Any], *, row
     """Reconstruct (part of) a dataset as the engine's own call would; raw units (per voxel)."""
     from reconstruction import engine
 
-    projections = projections_of(dataset)
+    projections = projections_of(dataset, aligned=bool(parameters.get("align")))
     angles = np.asarray(dataset.angles, dtype=np.float64)
     if tilts is not None:
         projections, angles = projections[tilts], angles[tilts]

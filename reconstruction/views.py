@@ -76,7 +76,11 @@ def _dataset(request, pk: int):
 
 
 def dataset_detail(request, pk: int):
-    dataset = _dataset(request, pk)
+    return _dataset_page(request, _dataset(request, pk))
+
+
+def _dataset_page(request, dataset, *, job_form: JobForm | None = None):
+    """The dataset page; `job_form` is a refused reconstruct-again form, shown with its errors by its fields."""
     jobs = list(selectors.job_list(user=request.user).filter(dataset=dataset))
     target_image = dataset.target.image if dataset.target_id else None
     return render(
@@ -86,7 +90,7 @@ def dataset_detail(request, pk: int):
             "dataset": dataset,
             "jobs": jobs,
             "decision_form": DecisionForm(),
-            "job_form": JobForm(initial={"method": services.default_method(dataset)}),
+            "job_form": job_form or JobForm(dataset=dataset),
             "tilt_plot": plots.tilt_scheme(dataset.angles),
             "montage_angles": previews.montage_angles(dataset.tilts, dataset.angles),
             "target_image": target_image,
@@ -113,8 +117,10 @@ def dataset_decide(request, pk: int):
         messages.error(request, error.message)
         return redirect("reconstruction:dataset-detail", pk)
     if job is not None:
+        preview = "" if job.method == "wbp" else " after a quick WBP preview (its volume is on the dataset's page)"
         messages.success(
-            request, f"Accepted. Reconstruction job #{job.pk} ({job.method.upper()}) has started; this page follows it."
+            request,
+            f"Accepted. Reconstruction job #{job.pk} ({job.method.upper()}) has started{preview}; this page follows it.",
         )
         return redirect("reconstruction:job-detail", job.pk)
     messages.info(request, "Dataset rejected.")
@@ -124,20 +130,17 @@ def dataset_decide(request, pk: int):
 @require_POST
 def job_create(request, pk: int):
     dataset = _dataset(request, pk)
-    form = JobForm(request.POST)
-    if not form.is_valid():
-        problems = "; ".join(
-            f"{form.fields[k].label}: {' '.join(v)}" for k, v in form.errors.items() if k in form.fields
-        )
-        messages.error(request, f"The job was not started. {problems}")
-        return redirect("reconstruction:dataset-detail", pk)
-    try:
-        job, created = services.job_request(
-            dataset=dataset, method=form.cleaned_data["method"], parameters=form.parameters(), by=request.user
-        )
-    except DomainError as error:
-        messages.error(request, f"The job was not started. {error.message}")
-        return redirect("reconstruction:dataset-detail", pk)
+    form = JobForm(request.POST, dataset=dataset)
+    if form.is_valid():
+        try:
+            job, created = services.job_request(
+                dataset=dataset, method=form.cleaned_data["method"], parameters=form.parameters(), by=request.user
+            )
+        except DomainError as error:
+            show_domain_error(form, error)
+    if form.errors:
+        messages.error(request, "The job was not started: see the marked fields under “Reconstruct again”.")
+        return _dataset_page(request, dataset, job_form=form)
     if not created:
         messages.info(request, f"This reconstruction was already asked for: job #{job.pk}.")
     return redirect("reconstruction:job-detail", job.pk)
@@ -216,7 +219,9 @@ def volume_slice(request, pk: int, plane: str):
 def guide(request):
     """How a reconstruction works, step by step, with pictures from the demo dataset when it is there."""
     pictures = {name: default_storage.exists(f"reconstruction/guide/{name}.png") for name in GUIDE_PICTURES}
-    return render(request, "reconstruction/guide.html", {"pictures": pictures, "methods": services.engine_methods()})
+    return render(
+        request, "reconstruction/guide.html", {"pictures": pictures, "method_choices": services.method_choices()}
+    )
 
 
 def guide_picture(request, name: str):

@@ -41,7 +41,8 @@ def test_upload_in_chunks_accept_and_open_the_volume(logged_in, lab, member, mon
     page.check("input[name=decision][value=accept]")
     with page.expect_navigation(url="**/reconstruction/jobs/*/", timeout=240_000):
         page.click("button:has-text('Record the decision')", no_wait_after=True)
-    job = dataset.jobs.get()
+    preview, job = dataset.jobs.order_by("pk")  # the recipe: a quick WBP preview, then the volume to keep
+    assert preview.method == "wbp" and job.method == "sirt" and page.url.endswith(f"/jobs/{job.pk}/")
     assert job.state == JobState.SUCCEEDED, job.error
     shot("reconstruction-job")
     page.click("text=Open the volume")

@@ -81,8 +81,9 @@ def test_another_labs_records_answer_404(api, api_for, outsider, beam_session, g
     ):  # fmt: skip
         assert api.get(url).status_code < 500, url
     assert other.get("/api/v1/datasets/").json()["count"] == 0
+    jobs_before = ReconstructionJob.objects.count()
     stolen = other.post("/api/v1/reconstruction-jobs/", {"dataset": created["id"], "method": "wbp"}, format="json")
-    assert stolen.status_code == 400 and ReconstructionJob.objects.count() == 1
+    assert stolen.status_code == 400 and ReconstructionJob.objects.count() == jobs_before
     # Posting a dataset for another lab's grid reads as a grid that does not exist.
     with open(mrc_series[0], "rb") as handle:
         refused = other.post(
@@ -126,5 +127,6 @@ def test_grid_provenance_and_next_step_carry_the_datasets(api, web, beam_session
     provenance = api.get(f"/api/v1/grids/{grid.pk}/provenance/").json()
     (dataset,) = provenance["datasets"]
     assert dataset["sha256"] == created["sha256"] and dataset["status"] == "accepted" and dataset["decided_by"]
-    (job,) = dataset["jobs"]
+    preview, job = dataset["jobs"]
+    assert preview["method"] == "wbp" and preview["parameters"]["align"] is True
     assert job["method"] == "sirt" and job["volume"]["units"] == "µm⁻¹" and job["engine_version"]

@@ -37,7 +37,16 @@ def test_accepting_starts_the_default_job_and_makes_a_volume_equal_to_the_engine
     with mrcfile.open(default_storage.path(volume.file.name)) as mrc:
         data = np.array(mrc.data)
         assert float(mrc.voxel_size.x) == pytest.approx(PIXEL_UM * 1e4, rel=1e-4)  # Å in the header
-    direct = engine.reconstruct(projections, angles, method="sirt", thickness=dataset.columns) / PIXEL_UM
+    # The recipe corrects the drift found when the series was read (none here: the shifts are a fraction of a pixel).
+    dataset.refresh_from_db()
+    assert job.parameters["align"] and np.abs(dataset.alignment["shifts"]).max() < 1.0
+    aligned = engine.apply_shifts(projections, np.asarray(dataset.alignment["shifts"]))
+    direct = (
+        engine.reconstruct(
+            aligned, angles, method="sirt", thickness=dataset.columns, axis_offset=job.parameters["axis_offset"]
+        )
+        / PIXEL_UM
+    )
     assert data.shape == direct.shape == (volume.depth, volume.thickness, volume.width)
     np.testing.assert_allclose(data, direct, rtol=1e-5, atol=1e-5)
     assert volume.units == "µm⁻¹" and volume.absolute
@@ -46,7 +55,7 @@ def test_accepting_starts_the_default_job_and_makes_a_volume_equal_to_the_engine
     assert sum(volume.histogram["counts"]) > 0
     assert volume.fsc["fsc"] and len(volume.fsc["fsc"]) == len(volume.fsc["frequency_per_nm"])
     # Slabs spread over workers give the same volume as the engine in one piece.
-    wbp, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 5}, by=member)
+    wbp, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 5, "align": False}, by=member)
     wbp.refresh_from_db()
     assert wbp.slab_count == 3 and wbp.state == JobState.SUCCEEDED
     assert not JobSlab.objects.filter(job=wbp).exclude(state="done").exists()
@@ -61,8 +70,13 @@ def test_accepting_starts_the_default_job_and_makes_a_volume_equal_to_the_engine
 
 def test_the_same_request_twice_returns_the_existing_job(dataset, member):
     services.dataset_decide(dataset=dataset, accept=True, by=member)
+    preview = dataset.jobs.get(method="wbp")
     first, created = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 4}, by=member)
-    again, created_again = services.job_request(dataset=dataset, method="WBP", parameters={"slab_size": 6}, by=member)
+    assert not created and first.pk == preview.pk  # slabs do not change the result: the preview is that job
+    first, created = services.job_request(dataset=dataset, method="wbp", parameters={"align": False}, by=member)
+    again, created_again = services.job_request(
+        dataset=dataset, method="WBP", parameters={"align": False, "slab_size": 6}, by=member
+    )
     assert created and not created_again and again.pk == first.pk
     other, created_other = services.job_request(
         dataset=dataset, method="wbp", parameters={"filter_name": "hann"}, by=member
@@ -128,7 +142,7 @@ def test_broker_down_keeps_the_job_and_sends_it_when_back(dataset, member, monke
 
     with monkeypatch.context() as patched:
         patched.setattr(tasks.reconstruct_slab, "delay", down)
-        job, created = services.job_request(dataset=dataset, method="wbp", parameters={}, by=member)
+        job, created = services.job_request(dataset=dataset, method="wbp", parameters={"align": False}, by=member)
     job.refresh_from_db()
     assert created and job.state == JobState.QUEUED and job.dispatched_at is None
     assert "waiting for the task queue" in job.log
@@ -141,7 +155,7 @@ def test_cancel_stops_the_remaining_slabs(dataset, member, monkeypatch):
     services.dataset_decide(dataset=dataset, accept=True, by=member)
     sent = []
     monkeypatch.setattr(tasks.reconstruct_slab, "delay", lambda slab_id: sent.append(slab_id))
-    job, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 3}, by=member)
+    job, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 3, "align": False}, by=member)
     assert len(sent) == job.slab_count == 4
     assert services.slab_run(slab_id=sent[0]) == "done"
     services.job_cancel(job=job, by=member)
@@ -159,7 +173,7 @@ def test_engine_error_fails_the_job_with_its_reason(dataset, member, monkeypatch
         raise ValueError("projections contain NaN")
 
     monkeypatch.setattr(engine, "reconstruct", boom)
-    job, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 6}, by=member)
+    job, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 6, "align": False}, by=member)
     job.refresh_from_db()
     assert job.state == JobState.FAILED and "projections contain NaN" in job.error
     assert job.finished_at is not None
@@ -169,7 +183,7 @@ def test_a_slab_whose_worker_keeps_dying_fails_the_job_instead_of_hanging(datase
     services.dataset_decide(dataset=dataset, accept=True, by=member)
     sent = []
     monkeypatch.setattr(tasks.reconstruct_slab, "delay", lambda slab_id: sent.append(slab_id))
-    job, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 6}, by=member)
+    job, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 6, "align": False}, by=member)
     # Three deliveries that each died mid-slab (claimed, never finished): the fourth gives up with a reason.
     JobSlab.objects.filter(pk=sent[0]).update(state="running", attempts=services.MAX_SLAB_ATTEMPTS)
     assert services.slab_run(slab_id=sent[0]) == "skipped"
@@ -182,7 +196,9 @@ def test_a_redelivered_slab_runs_again_and_the_job_completes(dataset, member, mo
     sent = []
     with monkeypatch.context() as patched:
         patched.setattr(tasks.reconstruct_slab, "delay", lambda slab_id: sent.append(slab_id))
-        job, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 6}, by=member)
+        job, _ = services.job_request(
+            dataset=dataset, method="wbp", parameters={"slab_size": 6, "align": False}, by=member
+        )
     JobSlab.objects.filter(pk=sent[0]).update(state="running", attempts=1)  # its worker was killed
     for slab_id in sent:
         services.slab_run(slab_id=slab_id)

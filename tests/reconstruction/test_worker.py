@@ -47,15 +47,21 @@ def test_workers_reconstruct_a_dataset_equal_to_the_engines_own(
     path, projections, angles = write_mrc_series(tmp_path, rows=16)
     dataset = _dataset(member, beam_session, grid, path)
     default = services.dataset_decide(dataset=dataset, accept=True, by=member)
-    spread, _ = services.job_request(dataset=dataset, method="wbp", parameters={"slab_size": 2}, by=member)
-    for job, method in ((default, "sirt"), (spread, "wbp")):
+    spread, _ = services.job_request(
+        dataset=dataset, method="wbp", parameters={"slab_size": 2, "align": False}, by=member
+    )
+    dataset.refresh_from_db()
+    aligned = engine.apply_shifts(projections, np.asarray(dataset.alignment["shifts"]))
+    for job, method, series in ((default, "sirt", aligned), (spread, "wbp", projections)):
         job = wait_for(lambda job=job: _finished(job.pk), what=f"the {method} job", timeout=180)
         assert job.state == JobState.SUCCEEDED, job.error
         assert job.progress == 100 and job.slab_count == (1 if method == "sirt" else 8)
         with mrcfile.open(default_storage.path(job.volume.file.name)) as mrc:
             data = np.array(mrc.data)
-        direct = engine.reconstruct(projections, angles, method=method, thickness=dataset.columns) / PIXEL_UM
-        np.testing.assert_allclose(data, direct, rtol=1e-5, atol=1e-5)
+        direct = engine.reconstruct(
+            series, angles, method=method, thickness=dataset.columns, axis_offset=job.parameters["axis_offset"]
+        )
+        np.testing.assert_allclose(data, direct / PIXEL_UM, rtol=1e-5, atol=1e-5)
     workers = set(JobSlab.objects.filter(job=spread).values_list("worker", flat=True))
     assert workers  # recorded per slab (both processes of the worker share its name)
 
@@ -81,8 +87,7 @@ def test_a_worker_killed_mid_slab_does_not_lose_the_job(
 ):
     path, _, _ = write_mrc_series(tmp_path, size=96, rows=24, tilts=91)
     dataset = _dataset(member, beam_session, grid, path)
-    services.dataset_decide(dataset=dataset, accept=True, by=member)
-    job = ReconstructionJob.objects.get(dataset=dataset)
+    job = services.dataset_decide(dataset=dataset, accept=True, by=member)  # SIRT, after the WBP preview
     wait_for(lambda: JobSlab.objects.filter(job=job, state="running").exists(), what="a slab to start", timeout=120)
     killed = _children(celery_worker_process.pid)
     assert killed, "the worker has no pool processes"
@@ -90,6 +95,8 @@ def test_a_worker_killed_mid_slab_does_not_lose_the_job(
         os.kill(pid, signal.SIGKILL)
     job = wait_for(lambda: _finished(job.pk), what="the job after the kill", timeout=300)
     assert job.state in (JobState.SUCCEEDED, JobState.FAILED)
+    preview = wait_for(lambda: _finished(dataset.jobs.get(method="wbp").pk), what="the preview", timeout=120)
+    assert preview.state in (JobState.SUCCEEDED, JobState.FAILED)
     if job.state == JobState.FAILED:
         assert job.error  # failed with its reason, never stuck in running
     else:
