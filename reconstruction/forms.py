@@ -170,6 +170,13 @@ class JobForm(forms.Form):
             self.fields["align"].initial = False
             self.fields["axis_offset"].initial = 0
 
+    def clean(self):
+        data = super().clean()
+        if data.get("method"):
+            for key, message in services.parameters_not_for(data["method"], self.parameters()).items():
+                self.add_error(key, message)
+        return data
+
     def parameters(self) -> dict:
         """What was filled in; the service refuses, in words, a parameter that does not apply to the method."""
         keys = ("align", "iterations", "strength", "filter_name", "thickness", "axis_offset", "slab_size")

@@ -15,11 +15,11 @@ RANGES: dict[str, Range] = define(
         "zone_plate_outer_zone_nm": Range(5, 200, "nm", 0.5),
         "zone_plate_diameter_um": Range(10, 1000, "µm", 1),
         # Job parameters.
-        "iterations": Range(1, 500, "", 1, integer=True),
-        "thickness": Range(4, 4096, "voxels", 1, integer=True),
-        "axis_offset": Range(-1000, 1000, "pixels", 0.1),
-        "slab_size": Range(1, 1024, "slices", 1, integer=True),
+        "iterations": Range(1, 500, "", 1, integer=True, label="Iterations"),
+        "thickness": Range(4, 4096, "voxels", 1, integer=True, label="Volume thickness"),
+        "axis_offset": Range(-1000, 1000, "pixels", 0.1, label="Tilt-axis offset"),
+        "slab_size": Range(1, 1024, "slices", 1, integer=True, label="Slices per slab"),
         # mbir: a factor on the data-driven regularisation weight (1 = as the noise estimate says).
-        "strength": Range(0.05, 20, "", 0.05),
+        "strength": Range(0.05, 20, "", 0.05, label="Smoothing strength"),
     }
 )

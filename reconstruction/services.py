@@ -487,7 +487,7 @@ def dataset_alignment(dataset: Dataset) -> dict[str, Any] | None:
 
 def aligned_axis_offset(dataset: Dataset) -> float:
     """The alignment's tilt-axis offset to a tenth of a pixel (the form's step; finer does not change a volume)."""
-    return round(float(dataset.alignment["axis_offset"]), 1)
+    return round(float(dataset.alignment["axis_offset"]), 1) + 0.0  # + 0.0: never "-0.0"
 
 
 def alignment_usable(dataset: Dataset) -> bool:
@@ -543,6 +543,19 @@ PARAMETERS: dict[str, tuple[str, ...] | None] = {
 }
 
 
+def parameters_not_for(method: str, parameters: dict[str, Any]) -> dict[str, str]:
+    """The parameters given that the method does not take, each with what to do (the form shows them all)."""
+    problems = {}
+    for key, value in parameters.items():
+        applies = PARAMETERS.get(key)
+        if value is None or value == "" or applies is None or method in applies:
+            continue
+        problems[key] = f"applies to {', '.join(applies)} only, not {method}; empty it or choose {applies[0]}."
+    if method == "wbp" and parameters.get("iterations") not in (None, ""):
+        problems["iterations"] = "weighted back-projection has no iterations; empty it, or choose sirt or cgls."
+    return problems
+
+
 def wbp_filters() -> tuple[str, ...]:
     from reconstruction.engine import FILTERS
 
@@ -564,12 +577,11 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
         raise DomainError(
             f"Unknown parameter(s): {', '.join(unknown)}; a job takes {', '.join(PARAMETERS)}.", field=unknown[0]
         )
+    for key, message in parameters_not_for(method, parameters).items():
+        raise DomainError(f"{key}: {message}", field=key)
     for key, value in parameters.items():
         if value is None or value == "":
             continue
-        applies = PARAMETERS[key]
-        if applies is not None and method not in applies:
-            raise DomainError(f"{key}: applies to {', '.join(applies)} only, not {method}.", field=key)
         if key == "filter_name":
             if value not in wbp_filters():
                 raise DomainError(f"filter_name: use one of {', '.join(wbp_filters())}.", field=key)
@@ -594,11 +606,6 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
             f"method: {method} of a focal series needs the zone plate (outer zone width and photon energy) as its "
             "forward model; add them to the dataset, or use wbp.",
             field="method",
-        )
-    if method == "wbp" and "iterations" in clean:
-        raise DomainError(
-            "iterations: weighted back-projection has no iterations; choose sirt or cgls to set them.",
-            field="iterations",
         )
     if method == "wbp":
         clean.setdefault("filter_name", "ram-lak")

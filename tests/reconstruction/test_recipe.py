@@ -167,11 +167,17 @@ def test_the_job_form_passes_what_was_filled_in_and_an_unticked_box_as_no(drifti
     assert form.parameters() == {"align": True, "thickness": 48, "axis_offset": 0.5, "slab_size": 8}
     unticked = JobForm({"method": "wbp", "thickness": "48"}, dataset=dataset)
     assert unticked.is_valid() and unticked.parameters() == {"align": False, "thickness": 48}
-    services.dataset_decide(dataset=dataset, accept=True, by=member)
-    mismatched = JobForm({"method": "sirt", "strength": "3"}, dataset=dataset)
-    assert mismatched.is_valid()
-    with pytest.raises(DomainError, match="applies to mbir only"):
-        services.job_request(dataset=dataset, method="sirt", parameters=mismatched.parameters(), by=member)
+
+
+def test_the_job_form_reports_every_problem_at_once_by_its_field(drifting):
+    dataset, _, _ = drifting
+    form = JobForm({"method": "wbp", "iterations": "7", "strength": "3", "thickness": "99999"}, dataset=dataset)
+    assert not form.is_valid()
+    assert "no iterations" in form.errors["iterations"][0]
+    assert "applies to mbir only" in form.errors["strength"][0]
+    assert form.errors["thickness"] == [
+        "Volume thickness must be between 4 and 4096 voxels (the value read was 99999)."
+    ]
 
 
 def test_the_dataset_page_shows_the_drift_and_the_recipe(client, member, drifting):
