@@ -284,7 +284,7 @@ def _nx_pick_entry(f, entry: str | None) -> tuple[str, list[str]]:
 
 
 def _nx_quantity(group, keys: tuple[str, ...], units: dict[str, float], default_unit: str) -> float | None:
-    """The first finite value found under ``keys``, converted by its ``units`` attribute."""
+    """The first finite value found under ``keys`` in a unit we know, converted by its ``units`` attribute."""
     for key in keys:
         if key not in group:
             continue
@@ -297,8 +297,8 @@ def _nx_quantity(group, keys: tuple[str, ...], units: dict[str, float], default_
             continue
         unit = _nx_text(group[key].attrs.get("units", default_unit)).strip() or default_unit
         scale = units.get(unit.lower(), units.get(unit))
-        if scale is None:
-            raise ValueError(f"{group.name}/{key}: unknown unit {unit!r}")
+        if scale is None:  # a unit we cannot convert: better unknown than wrong
+            continue
         return float(values.mean()) * scale
     return None
 

@@ -144,6 +144,32 @@ def test_file_without_an_nxtomo_entry_is_refused_in_words(tmp_path):
         eio.read_tilt_series(tmp_path / "other.h5", ANGLES[:3])
 
 
+def test_nxentry_without_definition_is_read_with_units_converted(tmp_path):
+    import h5py
+
+    frames = np.random.default_rng(2).random((5, 4, 6)).astype(np.float32)
+    with h5py.File(tmp_path / "beamline.h5", "w") as f:
+        scan = f.create_group("scan_7")
+        scan.attrs["NX_class"] = "NXentry"
+        data = scan.create_group("data")
+        data.attrs["NX_class"] = "NXdata"
+        data["data"] = frames
+        data["image_key"] = np.array([2, 0, 0, 0, 1])
+        ang = scan.create_dataset("sample/rotation_angle", data=np.deg2rad([0.0, -30.0, 0.0, 30.0, 0.0]))
+        ang.attrs["units"] = "rad"
+        scan.create_dataset("sample/x_pixel_size", data=25.0).attrs["units"] = "nm"
+        scan.create_dataset("instrument/detector/count_time", data=[2.0] * 5).attrs["units"] = "fortnight"
+        scan.create_dataset("instrument/source/energy", data=520.0).attrs["units"] = "eV"
+    series = eio.read_tilt_series(tmp_path / "beamline.h5")
+    assert series.entry == "scan_7"
+    np.testing.assert_allclose(series.angles, [-30.0, 0.0, 30.0])
+    np.testing.assert_array_equal(series.projections, frames[1:4])
+    np.testing.assert_array_equal(series.darks, frames[:1])
+    assert series.pixel_size_um == pytest.approx(0.025)
+    assert series.photon_energy_ev == pytest.approx(520.0)
+    assert series.exposure_s is None  # a unit it cannot convert: unknown, not wrong
+
+
 def test_nxtomo_counts_reconstruct_through_api_and_command_line_alike(nxtomo_file, phantom, tmp_path, capsys):
     series = eio.read_tilt_series(nxtomo_file)
     api = reconstruct(series.absorbance(), series.angles, "wbp")
