@@ -20,6 +20,7 @@ from pathlib import Path
 SECTIONS: list[str] = [
     "bench.engine",
     "bench.focus",
+    "bench.peers",
     "bench.characterization",
     "bench.reconstruction",
     "bench.api",

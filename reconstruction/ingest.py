@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from reconstruction.engine import io as engine_io
-from reconstruction.engine.prepare import absorbance, normalize
+from reconstruction.engine.prepare import to_absorbance
 from reconstruction.engine.validate import check_angles
 from reconstruction.models import DatasetFormat, ProjectionValues
 
@@ -51,6 +51,7 @@ class SeriesInfo:
     zone_plate: dict[str, Any] | None = None
     projection_values: str = ProjectionValues.ABSORBANCE
     found: list[str] = field(default_factory=list)
+    nxtomo_entry: str | None = None  # the NXtomo entry read, e.g. "entry0000 (first of 2 NXtomo entries)"
 
 
 def parse_angles(text: str) -> list[float]:
@@ -139,37 +140,6 @@ def format_of(name: str, has_sidecar: bool) -> str:
     )
 
 
-def _nx_value(handle, keys: tuple[str, ...], scale: dict[str, float]) -> float | None:
-    for key in keys:
-        if key in handle:
-            try:
-                value = float(np.asarray(handle[key]).ravel()[0])
-            except (TypeError, ValueError, IndexError):
-                return None
-            units = handle[key].attrs.get("units", b"")
-            units = units.decode() if isinstance(units, bytes) else str(units)
-            return value * scale.get(units.strip(), 1.0) if np.isfinite(value) else None
-    return None
-
-
-def _nx_extras(path: Path) -> dict[str, float]:
-    import h5py
-
-    out = {}
-    with h5py.File(path, "r") as handle:
-        energy = _nx_value(
-            handle,
-            ("entry/instrument/source/energy", "entry/beam/incident_energy", "entry/instrument/monochromator/energy"),
-            {"keV": 1000.0, "eV": 1.0, "J": 1 / 1.602176634e-19},
-        )
-        if energy is not None:
-            out["photon_energy_ev"] = energy
-        exposure = _nx_value(handle, ("entry/instrument/detector/count_time",), {"ms": 1e-3, "s": 1.0})
-        if exposure is not None:
-            out["exposure_s"] = exposure
-    return out
-
-
 def _guess_values(sample: np.ndarray) -> str:
     """Transmission lies in (0, ~1.2]; absorbance of a cell on a grid rarely exceeds 5 and is mostly > 0."""
     finite = sample[np.isfinite(sample)]
@@ -183,13 +153,7 @@ def declared_shape(path: Path, *, name: str, fmt: str) -> tuple[int, ...] | None
     suffix = Path(name).suffix.lower()
     try:
         if fmt == DatasetFormat.NXTOMO:
-            import h5py
-
-            with h5py.File(path, "r") as handle:
-                for key in ("entry/instrument/detector/data", "entry/data/data"):
-                    if key in handle:
-                        return tuple(int(n) for n in handle[key].shape)
-            return None
+            return engine_io.nxtomo_data_shape(path)
         if suffix in engine_io.TIFF_SUFFIXES:
             import tifffile
 
@@ -221,13 +185,21 @@ def inspect(
             series = engine_io.read_nxtomo(path)
             data, found_angles = series.projections, series.angles
             px_um = series.pixel_size_um
-            extras = _nx_extras(path)
+            extras = {
+                key: getattr(series, key)
+                for key in ("photon_energy_ev", "exposure_s")
+                if getattr(series, key) is not None
+            }
             values = ProjectionValues.COUNTS if series.flats is not None else None
+            entry = series.entry
+            if len(series.entries) > 1:
+                entry += f" (first of {len(series.entries)} NXtomo entries)"
         elif Path(name).suffix.lower() in engine_io.TIFF_SUFFIXES:
             data, px_um, found_angles, extras, values = engine_io.read_tiff(path), None, None, {}, None
+            entry = None
         else:
             data, px_um = engine_io.read_mrc(path)
-            found_angles, extras, values = None, {}, None
+            found_angles, extras, values, entry = None, {}, None, None
     except MemoryError:
         raise IngestRefused(f"{name}: too large to read on this server.") from None
     except ValueError as error:
@@ -281,6 +253,7 @@ def inspect(
         focal_planes=planes,
         focal_planes_um=focal_um,
         projection_values=values or _guess_values(sample),
+        nxtomo_entry=entry,
     )
     if px_um is None and sidecar and sidecar.get("pixel_size_um"):
         px_um = sidecar["pixel_size_um"]
@@ -303,11 +276,9 @@ def load_projections(
     """The absorbance the engine reconstructs: (tilts, rows, columns), or (tilts, planes, rows, columns)."""
     if fmt == DatasetFormat.NXTOMO:
         series = engine_io.read_nxtomo(path)
+        if series.flats is not None:  # the engine's one path: normalised by flats and darks, then −log
+            return series.absorbance(ProjectionValues.COUNTS)
         data = series.projections
-        if series.flats is not None:
-            flat = np.mean(series.flats, axis=0)
-            dark = np.mean(series.darks, axis=0) if series.darks is not None else None
-            return absorbance(normalize(data, flat, dark))
     elif Path(name or path.name).suffix.lower() in engine_io.TIFF_SUFFIXES:
         data = engine_io.read_tiff(path)
     else:
@@ -316,7 +287,7 @@ def load_projections(
     if data.ndim == 2:
         data = data[None]
     if projection_values == ProjectionValues.TRANSMISSION:
-        data = absorbance(data)
+        data = to_absorbance(data, ProjectionValues.TRANSMISSION)
     if focal_planes > 1:
         data = data.reshape(data.shape[0] // focal_planes, focal_planes, *data.shape[1:])
     return np.ascontiguousarray(data, dtype=np.float32)

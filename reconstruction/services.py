@@ -251,6 +251,8 @@ def dataset_create(
         values[key] = given if given is not None else found
         if values[key] is not None:
             source[key] = "form" if given is not None else "file"
+    if info.nxtomo_entry:
+        source["nxtomo_entry"] = info.nxtomo_entry
     zp = info.zone_plate or {}
     values["zone_plate_outer_zone_nm"] = (
         acquisition.zone_plate_outer_zone_nm

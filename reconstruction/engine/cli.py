@@ -15,15 +15,20 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
 
     from reconstruction.engine import reconstruct
     from reconstruction.engine.io import read_tilt_series, write_volume
+    from reconstruction.engine.prepare import to_absorbance
 
     path = Path(args.series)
     sidecar = Path(args.focal_json) if args.focal_json else path.with_suffix(".focal.json")
     extra = {}
     if args.focal_json or sidecar.is_file():
         series, proj, extra = _read_focal_series(path, args.angles, sidecar)
+        proj = to_absorbance(proj, args.values)
     else:
-        series = read_tilt_series(path, args.angles)
-        proj = series.projections
+        series = read_tilt_series(path, args.angles, entry=args.entry)
+        proj = series.absorbance(args.values)  # the API's path: flats/darks, then −log
+        if series.entry is not None and not args.quiet:
+            others = f" of {len(series.entries)}; --entry picks another" if len(series.entries) > 1 else ""
+            print(f"read NXtomo entry {series.entry}{others}", file=sys.stderr)
     pixel = args.pixel_size_um or series.pixel_size_um
     if extra and extra["pixel_size_um"] is None:
         if pixel is None:
@@ -133,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("series", help="tilt series: .mrc/.st/.ali, .tif/.tiff or .h5/.nxs (NXtomo)")
     rp.add_argument("--angles", help="IMOD .tlt file (default: SERIES with suffix .tlt)")
+    rp.add_argument("--entry", help="NXtomo entry to read (default: the first NXtomo entry in the file)")
+    rp.add_argument(
+        "--values",
+        choices=("absorbance", "transmission", "counts"),
+        default=None,
+        help="what the projections hold (default: counts, normalised by flats and darks, when the file "
+        "carries flat frames; else absorbance); transmission and counts get -log",
+    )
     from reconstruction.engine import METHOD_INFO, METHODS
 
     rp.add_argument(

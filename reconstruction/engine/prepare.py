@@ -8,7 +8,18 @@ from numpy.typing import ArrayLike, NDArray
 
 from reconstruction.engine.validate import check_finite, check_flat, check_projections
 
-__all__ = ["absorbance", "bin_projections", "crop", "normalize", "remove_outliers"]
+__all__ = [
+    "PROJECTION_VALUES",
+    "absorbance",
+    "bin_projections",
+    "crop",
+    "normalize",
+    "remove_outliers",
+    "to_absorbance",
+]
+
+#: What the numbers of a tilt series may be; the engine reconstructs absorbance.
+PROJECTION_VALUES = ("absorbance", "transmission", "counts")
 
 
 def normalize(projections: ArrayLike, flat: ArrayLike, dark: ArrayLike | None = None) -> NDArray[np.float32]:
@@ -47,6 +58,46 @@ def absorbance(transmission: ArrayLike, floor: float = 1e-6) -> NDArray[np.float
     t = np.asarray(transmission, dtype=np.float32)
     check_finite(t, "transmission")
     return -np.log(np.maximum(t, np.float32(floor)))
+
+
+def to_absorbance(
+    projections: ArrayLike,
+    values: str | None = None,
+    *,
+    flats: ArrayLike | None = None,
+    darks: ArrayLike | None = None,
+) -> NDArray[np.float32]:
+    """The absorbance the engine reconstructs, from what a file holds.
+
+    The one path from a file's numbers to absorbance: the Python API
+    (:meth:`reconstruction.engine.io.TiltSeries.absorbance`), the command line and the LIMS ingest
+    all call it.
+
+    Parameters
+    ----------
+    projections : array_like, shape (tilts, rows, columns) or (tilts, planes, rows, columns)
+    values : {"absorbance", "transmission", "counts"}, optional
+        What the numbers are. Default: "counts" when ``flats`` are given, else "absorbance".
+        Counts are normalised by the flats (and darks) first, then −log is taken; transmission
+        (I/I0) gets −log only; absorbance is returned as float32.
+    flats, darks : array_like, shape (n, rows, columns) or (rows, columns), optional
+        Flat (I0) and dark frames; averaged over ``n``. Required for counts.
+
+    Returns
+    -------
+    ndarray, float32
+    """
+    v = ("counts" if flats is not None else "absorbance") if values is None else str(values).lower()
+    if v not in PROJECTION_VALUES:
+        raise ValueError(f"unknown projection values {values!r}; choose one of {', '.join(PROJECTION_VALUES)}")
+    if v == "counts":
+        if flats is None:
+            raise ValueError("raw counts need flat frames (I0) to be normalised; give transmission or absorbance")
+        return absorbance(normalize(projections, flats, darks))
+    p = np.asarray(projections, dtype=np.float32)
+    if v == "transmission":
+        return absorbance(p)
+    return np.ascontiguousarray(p)
 
 
 def remove_outliers(projections: ArrayLike, threshold: float = 5.0, size: int = 3) -> NDArray[np.float32]:
