@@ -13,7 +13,6 @@ from reconstruction.engine.focus import (
     estimate_noise_power,
     focus_stack_backproject,
     mean_defocus_um,
-    ramp_filter,
     reconstruct_focal_series,
     refocus_depths,
     wiener_deconvolve,
@@ -22,6 +21,7 @@ from reconstruction.engine.phantoms import cell_phantom, shepp_logan_2d
 from reconstruction.engine.psf import ZonePlate, defocus_psf
 from reconstruction.engine.quality import psnr, to_lac
 from reconstruction.engine.simulate import add_noise, project
+from reconstruction.engine.wbp import angle_weights, filter_projections
 
 
 @pytest.mark.parametrize("angles", [np.arange(0, 180, 2.0), np.arange(-60, 61, 3.0)])
@@ -108,7 +108,7 @@ def test_bad_focal_series_inputs(shape, angles, planes, message):
 def test_bad_options():
     proj = np.zeros((3, 1, 2, 8), np.float32)
     with pytest.raises(ValueError, match="filter"):
-        ramp_filter(proj, "nope")
+        filter_projections(proj, "nope")
     with pytest.raises(ValueError, match="method"):
         reconstruct_focal_series(proj, [0, 1, 2], focal_planes_um=[0], pixel_size_um=1, method="x")
     with pytest.raises(ValueError, match="NaN"):
@@ -336,7 +336,7 @@ def small_focal_series():
 @pytest.mark.parametrize("deconvolution", ["refocus", "wiener", "none"])
 def test_focal_series_in_slabs_equals_one_piece(small_focal_series, deconvolution):
     """Tilt-streamed, slabbed reconstruction equals the one-piece pipeline (whole refocused stack)."""
-    from reconstruction.engine.focus import _angle_weights, refocus
+    from reconstruction.engine.focus import refocus
 
     series, angles, planes, p, zp = small_focal_series
     opts = {"refocus": {"zone_plate": zp}, "wiener": {"zone_plate": zp, "wiener_snr": 50.0}, "none": {}}[deconvolution]
@@ -360,11 +360,11 @@ def test_focal_series_in_slabs_equals_one_piece(small_focal_series, deconvolutio
     else:
         stack = series
     whole = focus_stack_backproject(
-        ramp_filter(stack, "ramp"),
+        filter_projections(stack, "ram-lak"),
         angles,
         focal_planes_um=depths,
         pixel_size_um=p,
-        weights=_angle_weights(angles) / 2.0,
+        weights=angle_weights(angles, half_turn=False),
         rows_per_chunk=series.shape[2],
     )
     rng = float(whole.max() - whole.min())
