@@ -459,12 +459,13 @@ def default_method(dataset: Dataset) -> str:
     methods = engine_methods()
     if dataset.focal_planes > 1 and zone_plate_of(dataset) is None:
         return "wbp"  # the iterative focal-series method needs the zone plate as its forward model
-    if dataset.has_zone_plate and dataset.focal_planes == 1:
-        for name in ("psf-sirt", "psf_sirt", "sirt-psf"):
-            if name in methods:
-                return name
+    if dataset.focal_planes == 1 and PSF_METHOD in methods and zone_plate_of(dataset) is not None:
+        return PSF_METHOD
     return "sirt" if "sirt" in methods else methods[0]
 
+
+#: The engine's PSF-aware reconstruction of a single-focus series (one slab: the engine overlaps its own slabs).
+PSF_METHOD = "psf-sirt"
 
 # Parameters a job may set, and the methods they apply to (None: every method).
 PARAMETERS: dict[str, tuple[str, ...] | None] = {
@@ -529,6 +530,16 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
             "forward model; add them to the dataset, or use wbp.",
             field="method",
         )
+    if method == PSF_METHOD and dataset.focal_planes == 1:
+        if zone_plate_of(dataset) is None or not dataset.pixel_size_um:
+            raise DomainError(
+                f"method: {PSF_METHOD} needs the zone plate (outer zone width and photon energy) and the pixel size "
+                "as its forward model; add them to the dataset, or use sirt.",
+                field="method",
+            )
+        for key in ("axis_offset", "circle"):
+            if clean.get(key):
+                raise DomainError(f"{key}: does not apply to {PSF_METHOD}; leave it at its default.", field=key)
     if method == "wbp" and "iterations" in clean:
         raise DomainError(
             "iterations: weighted back-projection has no iterations; choose sirt or cgls to set them.",
@@ -581,7 +592,11 @@ def job_request(*, dataset: Dataset, method: str, parameters: dict[str, Any], by
     if existing:
         return existing, False
     slab_size = (
-        default_slab_size(dataset) if dataset.focal_planes > 1 else clean.get("slab_size") or default_slab_size(dataset)
+        dataset.rows
+        if method == PSF_METHOD
+        else default_slab_size(dataset)
+        if dataset.focal_planes > 1
+        else clean.get("slab_size") or default_slab_size(dataset)
     )
     bounds = [(start, min(dataset.rows, start + slab_size)) for start in range(0, dataset.rows, slab_size)]
     try:
@@ -725,6 +740,11 @@ def engine_arguments(dataset: Dataset, method: str, parameters: dict[str, Any]) 
         zone_plate = zone_plate_of(dataset)
         if zone_plate is not None:
             kwargs["zone_plate"] = zone_plate
+    elif method == PSF_METHOD:
+        for key in ("circle", "axis_offset", "filter_name"):
+            kwargs.pop(key, None)
+        kwargs["pixel_size_um"] = dataset.pixel_size_um
+        kwargs["zone_plate"] = zone_plate_of(dataset)
     return kwargs
 
 

@@ -215,3 +215,33 @@ def test_focal_series_reconstructs_as_one_slab(member, beam_session, grid, tmp_p
     job.refresh_from_db()
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.slab_count == 1 and job.volume.depth == 8
+
+
+def test_a_single_focus_series_with_its_zone_plate_gets_the_psf_aware_method(member, beam_session, grid, mrc_series):
+    path, projections, angles = mrc_series
+    optics = services.Acquisition(photon_energy_ev=520.0, zone_plate_outer_zone_nm=25.0, zone_plate_diameter_um=50.0)
+    dataset = services.dataset_upload(
+        by=member, session=beam_session, grid=grid, upload=SimpleUploadedFile(path.name, path.read_bytes()),
+        angles_file=SimpleUploadedFile("tilt.tlt", path.with_suffix(".tlt").read_bytes()), acquisition=optics,
+    )  # fmt: skip
+    assert services.default_method(dataset) == "psf-sirt"
+    job = services.dataset_decide(dataset=dataset, accept=True, by=member)
+    job.refresh_from_db()
+    assert job.method == "psf-sirt" and job.state == JobState.SUCCEEDED, job.error
+    assert job.slab_count == 1  # the engine overlaps its own slabs: the 3-D PSF couples neighbouring rows
+    expected = engine.reconstruct(
+        projections, angles, method="psf-sirt", thickness=dataset.columns,
+        zone_plate=services.zone_plate_of(dataset), pixel_size_um=dataset.pixel_size_um,
+    )  # fmt: skip
+    with mrcfile.open(default_storage.path(job.volume.file.name)) as mrc:
+        volume = np.array(mrc.data)
+    np.testing.assert_allclose(volume, expected / dataset.pixel_size_um, rtol=1e-5, atol=1e-5)
+    with pytest.raises(DomainError, match="axis_offset: does not apply to psf-sirt"):
+        services.job_request(dataset=dataset, method="psf-sirt", parameters={"axis_offset": 2}, by=member)
+
+
+def test_the_psf_aware_method_needs_the_zone_plate(dataset, member):
+    services.dataset_decide(dataset=dataset, accept=True, by=member)
+    assert services.default_method(dataset) == "sirt"
+    with pytest.raises(DomainError, match="psf-sirt needs the zone plate"):
+        services.job_request(dataset=dataset, method="psf-sirt", parameters={}, by=member)
