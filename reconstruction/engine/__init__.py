@@ -15,8 +15,10 @@ Conventions
   ``pixel_size_um``; :func:`reconstruct` hands it to
   :func:`reconstruction.engine.focus.reconstruct_focal_series`.
 
-Public API: :func:`reconstruct`, :func:`forward_project`, :func:`back_project`, and the modules
-``io``, ``prepare``, ``align``, ``wbp``, ``iterative``, ``validate``.
+Public API: :func:`reconstruct` (with one options dataclass per method family,
+:data:`METHOD_OPTIONS`), :func:`forward_project`, :func:`back_project`, and the modules ``io``,
+``prepare``, ``align``, ``wbp``, ``iterative`` (SIRT and CGLS written once over the linear operators
+of ``operators``), ``focus`` (depth of focus), ``validate``.
 """
 
 from __future__ import annotations

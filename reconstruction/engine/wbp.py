@@ -119,6 +119,26 @@ def ramp_filter(n_columns: int, filter_name: str = "ram-lak", margin: int = 0) -
     return h
 
 
+def _direction_gaps(angles_deg: ArrayLike) -> tuple[NDArray[np.intp], NDArray[np.float64], int, bool]:
+    """The tilts' directions folded onto [0, π) and sorted: ``(order, gaps, widest, wedge)``.
+
+    ``gaps[i]`` is the gap (radians) after the ``i``-th sorted direction (the last one across
+    180°), ``widest`` the index of the widest, and ``wedge`` whether it is wider than 2.5 times
+    the typical (median positive) gap: a missing wedge.
+    """
+    a = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel())
+    folded = np.mod(a, np.pi)
+    order = np.argsort(folded, kind="stable")
+    s = folded[order]
+    gaps = np.empty(a.size)
+    gaps[:-1] = np.diff(s)
+    gaps[-1] = s[0] + np.pi - s[-1]  # gap across 180°, between the last and the first direction
+    positive = gaps[gaps > 1e-9]
+    typical = float(np.median(positive)) if positive.size else np.pi
+    widest = int(np.argmax(gaps))
+    return order, gaps, widest, bool(positive.size and gaps[widest] > 2.5 * typical)
+
+
 def angle_weights(angles_deg: ArrayLike, *, half_turn: bool = True) -> NDArray[np.float32]:
     """Angular integration weights (radians) of the tilts, summing to π.
 
@@ -140,20 +160,11 @@ def angle_weights(angles_deg: ArrayLike, *, half_turn: bool = True) -> NDArray[n
     :mod:`reconstruction.engine.focus` weights so, its flat regions are then not absolute on a
     limited tilt range.
     """
-    a = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel())
-    n = a.size
+    n = np.asarray(angles_deg).size
     if n == 1:
         return np.array([np.pi], dtype=np.float32)
-    folded = np.mod(a, np.pi)
-    order = np.argsort(folded, kind="stable")
-    s = folded[order]
-    gaps = np.empty(n)
-    gaps[:-1] = np.diff(s)
-    gaps[-1] = s[0] + np.pi - s[-1]  # gap across 180°, between the last and the first direction
-    positive = gaps[gaps > 1e-9]
-    typical = float(np.median(positive)) if positive.size else np.pi
-    wedge = int(np.argmax(gaps))
-    if gaps[wedge] > 2.5 * typical:
+    order, gaps, wedge, has_wedge = _direction_gaps(angles_deg)
+    if has_wedge:
         # rotate so the wedge is the gap after the last direction; the ends see one neighbour
         shift = wedge + 1
         s_gaps = np.roll(gaps, -shift)  # s_gaps[-1] is the wedge
@@ -177,13 +188,9 @@ def angle_weights(angles_deg: ArrayLike, *, half_turn: bool = True) -> NDArray[n
 
 def has_missing_wedge(angles_deg: ArrayLike) -> bool:
     """True when the tilts leave a gap in direction wider than 2.5 times their typical step."""
-    a = np.mod(np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel()), np.pi)
-    if a.size < 2:
+    if np.asarray(angles_deg).size < 2:
         return True
-    s = np.sort(a)
-    gaps = np.append(np.diff(s), s[0] + np.pi - s[-1])
-    positive = gaps[gaps > 1e-9]
-    return bool(positive.size and gaps.max() > 2.5 * np.median(positive))
+    return _direction_gaps(angles_deg)[3]
 
 
 def _cubic_matrix(n_fine: int, n_coarse: int, factor: int) -> NDArray[np.float32]:
