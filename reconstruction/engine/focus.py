@@ -9,7 +9,12 @@ A soft X-ray zone plate's depth of field (``λ / NA²``, about 1 µm for a 25 nm
   ``(tilts, focal planes, rows, columns)``: filtered back-projection in which, at every tilt, each
   voxel takes its value from the focal plane nearest to its own depth along the beam,
   ``d = z cos θ + x sin θ`` (so the choice of plane changes with the angle). This is the
-  focus-stack back-projection of Selin et al. (Opt. Lett. 2015); with one plane it is plain WBP.
+  focus-stack back-projection of Selin et al. (Opt. Lett. 2015); with one plane over a half turn
+  it is plain WBP (on a limited range each tilt keeps its real angular interval).
+  Its ramp filter and angle weights are WBP's (:mod:`reconstruction.engine.wbp`).
+* :func:`sirt_focal_series` and :func:`psf_sirt` (a single-focus series, in overlapping slabs)
+  run the engine's SIRT (:func:`reconstruction.engine.iterative.solve_sirt`) over
+  :class:`FocalSeriesOperator`, the depth-dependent zone-plate forward model.
 
 Geometry as the rest of the engine: a tilt series ``(tilts, rows, columns)`` with the tilt axis
 along the rows; angles in degrees, 0 = beam along the slice's thickness axis; the volume is
