@@ -525,12 +525,13 @@ def default_method(dataset: Dataset) -> str:
     methods = engine_methods()
     if dataset.focal_planes > 1 and zone_plate_of(dataset) is None:
         return "wbp"  # the iterative focal-series method needs the zone plate as its forward model
-    if dataset.has_zone_plate and dataset.focal_planes == 1:
-        for name in ("psf-sirt", "psf_sirt", "sirt-psf"):
-            if name in methods:
-                return name
+    if dataset.focal_planes == 1 and PSF_METHOD in methods and zone_plate_of(dataset) is not None:
+        return PSF_METHOD
     return "sirt" if "sirt" in methods else methods[0]
 
+
+#: The engine's PSF-aware reconstruction of a single-focus series (one slab: the engine overlaps its own slabs).
+PSF_METHOD = "psf-sirt"
 
 # Parameters a job may set, and the methods they apply to (None: every method).
 PARAMETERS: dict[str, tuple[str, ...] | None] = {
@@ -609,6 +610,15 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
             "forward model; add them to the dataset, or use wbp.",
             field="method",
         )
+    if method == PSF_METHOD and dataset.focal_planes == 1:
+        if zone_plate_of(dataset) is None or not dataset.pixel_size_um:
+            raise DomainError(
+                f"method: {PSF_METHOD} needs the zone plate (outer zone width and photon energy) and the pixel size "
+                "as its forward model; add them to the dataset, or use sirt.",
+                field="method",
+            )
+        if clean.get("circle"):
+            raise DomainError(f"circle: does not apply to {PSF_METHOD}; leave it at its default.", field="circle")
     if method == "wbp":
         clean.setdefault("filter_name", "ram-lak")
     if dataset.focal_planes > 1:
@@ -675,7 +685,11 @@ def job_request(*, dataset: Dataset, method: str, parameters: dict[str, Any], by
     if existing:
         return existing, False
     slab_size = (
-        default_slab_size(dataset) if dataset.focal_planes > 1 else clean.get("slab_size") or default_slab_size(dataset)
+        dataset.rows
+        if method == PSF_METHOD
+        else default_slab_size(dataset)
+        if dataset.focal_planes > 1
+        else clean.get("slab_size") or default_slab_size(dataset)
     )
     bounds = [(start, min(dataset.rows, start + slab_size)) for start in range(0, dataset.rows, slab_size)]
     try:
@@ -798,20 +812,26 @@ def _raw_projections(dataset: Dataset) -> np.ndarray:
     )  # fmt: skip
 
 
-def projections_of(dataset: Dataset, *, aligned: bool = False) -> np.ndarray:
+def projections_of(dataset: Dataset, *, aligned: bool = False, column_shift: float = 0.0) -> np.ndarray:
     """The dataset's absorbance, drift-corrected by its stored alignment when `aligned`, read once per worker
     process for all its slabs. The shifts move content across rows, so they apply to the whole series before a
-    slab takes its rows."""
-    key = (dataset.pk, dataset.sha256, dataset.projection_values, aligned)
+    slab takes its rows. `column_shift` moves every projection across the detector as well: for a method that
+    takes the tilt axis in the centre, a uniform shift by minus the axis offset puts it there."""
+    key = (dataset.pk, dataset.sha256, dataset.projection_values, aligned, column_shift)
     if key not in _PROJECTION_CACHE:
         _PROJECTION_CACHE.clear()
         projections = _raw_projections(dataset)
-        if aligned:
+        if aligned or column_shift:
             from reconstruction import engine
 
-            if not alignment_usable(dataset):
-                raise DomainError(f"Dataset #{dataset.pk} has no usable alignment; start the job with alignment off.")
-            projections = engine.apply_shifts(projections, np.asarray(dataset.alignment["shifts"]))
+            shifts = np.zeros((dataset.tilts, 2))
+            if aligned:
+                if not alignment_usable(dataset):
+                    raise DomainError(
+                        f"Dataset #{dataset.pk} has no usable alignment; start the job with alignment off."
+                    )
+                shifts = np.asarray(dataset.alignment["shifts"], dtype=np.float64)
+            projections = engine.apply_shifts(projections, shifts + [0.0, column_shift])
         _PROJECTION_CACHE[key] = projections
     return _PROJECTION_CACHE[key]
 
@@ -832,6 +852,11 @@ def engine_arguments(dataset: Dataset, method: str, parameters: dict[str, Any]) 
         zone_plate = zone_plate_of(dataset)
         if zone_plate is not None:
             kwargs["zone_plate"] = zone_plate
+    elif method == PSF_METHOD:
+        for key in ("circle", "axis_offset", "filter_name"):
+            kwargs.pop(key, None)
+        kwargs["pixel_size_um"] = dataset.pixel_size_um
+        kwargs["zone_plate"] = zone_plate_of(dataset)
     return kwargs
 
 
@@ -852,7 +877,9 @@ def run_engine(dataset: Dataset, method: str, parameters: dict[str, Any], *, row
     """Reconstruct (part of) a dataset as the engine's own call would; raw units (per voxel)."""
     from reconstruction import engine
 
-    projections = projections_of(dataset, aligned=bool(parameters.get("align")))
+    # PSF-SIRT takes the tilt axis in the centre: its projections are moved there instead.
+    column_shift = -float(parameters.get("axis_offset") or 0.0) if method == PSF_METHOD else 0.0
+    projections = projections_of(dataset, aligned=bool(parameters.get("align")), column_shift=column_shift)
     angles = np.asarray(dataset.angles, dtype=np.float64)
     if tilts is not None:
         projections, angles = projections[tilts], angles[tilts]

@@ -15,12 +15,15 @@ Conventions
   ``pixel_size_um``; :func:`reconstruct` hands it to
   :func:`reconstruction.engine.focus.reconstruct_focal_series`.
 
-Public API: :func:`reconstruct`, :func:`forward_project`, :func:`back_project`, and the modules
-``io``, ``prepare``, ``align``, ``wbp``, ``iterative``, ``validate``.
+Public API: :func:`reconstruct` (with one options dataclass per method family,
+:data:`METHOD_OPTIONS`), :func:`forward_project`, :func:`back_project`, and the modules ``io``,
+``prepare``, ``align``, ``wbp``, ``iterative`` (SIRT and CGLS written once over the linear operators
+of ``operators``), ``focus`` (depth of focus), ``validate``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -28,8 +31,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from reconstruction.engine.align import Alignment, align, apply_shifts
-from reconstruction.engine.iterative import CGLS_DEFAULTS, SIRT_DEFAULTS, cgls, sirt
-from reconstruction.engine.mbir import MBIR_DEFAULTS, mbir
+from reconstruction.engine.focus import FocalOptions, PSFOptions, psf_sirt, reconstruct_focal_series
+from reconstruction.engine.iterative import CGLS_DEFAULTS, SIRT_DEFAULTS, CGLSOptions, IterativeOptions, cgls, sirt
+from reconstruction.engine.mbir import MBIR_DEFAULTS, MBIROptions, mbir
 from reconstruction.engine.prepare import (
     absorbance,
     bin_projections,
@@ -39,7 +43,7 @@ from reconstruction.engine.prepare import (
 )
 from reconstruction.engine.projectors import back_project, forward_project
 from reconstruction.engine.validate import check_angles, check_projections
-from reconstruction.engine.wbp import FILTERS, wbp
+from reconstruction.engine.wbp import FILTERS, WBPOptions, wbp
 
 __all__ = [
     "CGLS_DEFAULTS",
@@ -47,8 +51,15 @@ __all__ = [
     "MBIR_DEFAULTS",
     "METHODS",
     "METHOD_INFO",
+    "METHOD_OPTIONS",
     "SIRT_DEFAULTS",
     "Alignment",
+    "CGLSOptions",
+    "FocalOptions",
+    "IterativeOptions",
+    "MBIROptions",
+    "PSFOptions",
+    "WBPOptions",
     "absorbance",
     "align",
     "apply_shifts",
@@ -58,6 +69,8 @@ __all__ = [
     "crop",
     "forward_project",
     "mbir",
+    "method_options",
+    "psf_sirt",
     "normalize",
     "reconstruct",
     "remove_outliers",
@@ -66,7 +79,7 @@ __all__ = [
     "wbp",
 ]
 
-METHODS = ("wbp", "sirt", "cgls", "mbir")
+METHODS = ("wbp", "sirt", "cgls", "mbir", "psf-sirt")
 
 #: One sentence per method for forms and the command line, and what its values are.
 METHOD_INFO = {
@@ -88,6 +101,12 @@ METHOD_INFO = {
     "mbir": {
         "label": "Regularised (model-based, edge-preserving)",
         "help": "The final volume: noise-weighted, edge-preserving prior, non-negative; a few times WBP's time.",
+        "absolute": True,
+    },
+    "psf-sirt": {
+        "label": "PSF-aware SIRT (depth of focus)",
+        "help": "For a thick cell with known zone-plate optics: SIRT whose forward model blurs each depth "
+        "by the zone plate at its defocus, so the parts far from focus come out sharper (slower than SIRT).",
         "absolute": True,
     },
 }
@@ -117,29 +136,64 @@ def value_note(method: str, angles: ArrayLike, *, correct_wedge: bool | None = N
     return {"absolute": True, "note": note}
 
 
+#: The options dataclass of each method family (``reconstruct(..., options=...)``).
+METHOD_OPTIONS: dict[str, type] = {
+    "wbp": WBPOptions,
+    "sirt": IterativeOptions,
+    "cgls": CGLSOptions,
+    "mbir": MBIROptions,
+    "psf-sirt": PSFOptions,
+}
+
+
+def method_options(method: str, options: Any = None, iterations: int | None = None, **keywords: Any) -> Any:
+    """The options of ``method``: ``options`` (or the family's defaults) updated by the keywords.
+
+    Keywords given as ``None`` mean "the default" and are dropped; a keyword the method does not
+    take is refused, naming the methods that take it.
+    """
+    m = str(method).lower()
+    if m not in METHOD_OPTIONS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    return _merge_options(m, METHOD_OPTIONS[m], options, iterations, keywords)
+
+
+def _merge_options(method: str, cls: type, options: Any, iterations: int | None, keywords: dict) -> Any:
+    if options is None:
+        options = cls()
+    elif not isinstance(options, cls):
+        raise ValueError(f"options for {method} must be {cls.__name__}, got {type(options).__name__}")
+    if iterations is not None:
+        keywords = {**keywords, "iterations": iterations}
+    names = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in keywords.items() if v is not None}
+    for key in given:
+        if key not in names:
+            takes = [m for m, c in METHOD_OPTIONS.items() if key in {f.name for f in dataclasses.fields(c)}]
+            if not takes:
+                raise ValueError(f"unknown option {key!r} for {method}")
+            raise ValueError(f"{key} applies to {', '.join(takes)} only, not {method}")
+    return dataclasses.replace(options, **given)
+
+
+def _as_keywords(options: Any) -> dict[str, Any]:
+    return {f.name: getattr(options, f.name) for f in dataclasses.fields(options)}
+
+
 def reconstruct(
     projections: ArrayLike,
     angles: ArrayLike,
     method: str = "wbp",
     iterations: int | None = None,
     *,
+    options: Any = None,
     thickness: int | None = None,
-    filter_name: str = "ram-lak",
-    subsets: int | None = None,
-    nonnegative: bool | None = None,
-    relaxation: float | None = None,
-    ray_iterations: int | None = None,
     slab_size: int | None = None,
     axis_offset: float = 0.0,
     circle: bool = False,
     backend: str = "auto",
     callback: Callable[[int], None] | None = None,
-    correct_wedge: bool | None = None,
-    strength: float | None = None,
-    photons: float | None = None,
-    focal_planes_um: ArrayLike | None = None,
-    pixel_size_um: float | None = None,
-    **focus_options: Any,
+    **keywords: Any,
 ) -> NDArray[np.float32]:
     """Reconstruct a parallel-beam single-axis tilt series.
 
@@ -149,17 +203,26 @@ def reconstruct(
         Absorbance (−ln I/I0). A 4-D focal series goes to the focal-series reconstruction.
     angles : array_like, shape (tilts,)
         Tilt angles in degrees, strictly monotonic, no duplicates.
-    method : {"wbp", "sirt", "cgls", "mbir"}
-        Weighted back-projection, SIRT (ordered subsets, non-negative by default), CGLS, or the
-        regularised model-based method (:func:`reconstruction.engine.mbir.mbir`).
+    method : {"wbp", "sirt", "cgls", "mbir", "psf-sirt"}
+        Weighted back-projection, SIRT (ordered subsets, non-negative by default), CGLS, the
+        regularised model-based method (:func:`reconstruction.engine.mbir.mbir`), or SIRT with the
+        zone plate's depth-of-focus blur in its forward model
+        (:func:`reconstruction.engine.focus.psf_sirt`; needs ``zone_plate`` and
+        ``pixel_size_um``); see :data:`METHOD_INFO`. For a focal series: "wbp" or "sirt"
+        ("psf-sirt" is its "sirt").
     iterations : int, optional
-        Iterations of SIRT/CGLS (defaults: :data:`SIRT_DEFAULTS`, :data:`CGLS_DEFAULTS`).
+        Iterations of SIRT/CGLS/mbir (the same as ``options.iterations``).
+    options : optional
+        The method's settings, a frozen dataclass (:data:`METHOD_OPTIONS`):
+        :class:`~reconstruction.engine.wbp.WBPOptions` (filter, missing-wedge correction),
+        :class:`~reconstruction.engine.iterative.IterativeOptions` (SIRT),
+        :class:`~reconstruction.engine.iterative.CGLSOptions`,
+        :class:`~reconstruction.engine.mbir.MBIROptions` (strength, photons, ...),
+        :class:`~reconstruction.engine.focus.PSFOptions` (zone plate, pixel, focal plane), and for a
+        focal series :class:`~reconstruction.engine.focus.FocalOptions`. Default: the method's
+        defaults.
     thickness : int, optional
         Volume thickness in voxels (default: the column count).
-    filter_name : str
-        WBP filter: "ram-lak", "shepp-logan", "cosine", "hamming", "hann".
-    subsets, nonnegative, relaxation, ray_iterations : optional
-        SIRT settings (see :class:`reconstruction.engine.iterative.IterativeOptions`).
     slab_size : int, optional
         Slices per slab (bounded memory); the result does not depend on it.
     axis_offset : float
@@ -172,17 +235,10 @@ def reconstruct(
         Progress: called with a number of slice-units done (total ``rows`` for WBP,
         ``rows * iterations`` for SIRT/CGLS, ``rows * (iterations + 1)`` for mbir; for a focal series ``rows`` for WBP and
         ``rows * (1 + iterations)`` for SIRT, which starts from the WBP).
-    correct_wedge : bool, optional
-        WBP only: restore the low frequencies a missing wedge takes, so uniform regions keep their
-        true absorption (default: on when the angles leave a missing wedge; see
-        :func:`reconstruction.engine.wbp.wedge_correction`).
-    strength : float, optional
-        mbir only: multiplies the data-driven regularisation weight (default 1; larger = smoother).
-    photons : float, optional
-        mbir only: incident photons per pixel, when known from the flats (Poisson weighting).
-    focal_planes_um, pixel_size_um, **focus_options
-        For a 4-D focal series only, passed to
-        :func:`reconstruction.engine.focus.reconstruct_focal_series`.
+    **keywords
+        Any field of the method's options by name (``filter_name="hann"``, ``subsets=8``,
+        ``strength=2``, ``focal_planes_um=...``), applied over ``options``; ``None`` means the
+        default. A field of another method is refused.
 
     Returns
     -------
@@ -193,27 +249,29 @@ def reconstruct(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     p = check_projections(projections, ndim=(3, 4))
     if p.ndim == 4:
-        if focal_planes_um is None or pixel_size_um is None:
+        opts = _merge_options("a focal series", FocalOptions, options, None, keywords)
+        if opts.focal_planes_um is None or opts.pixel_size_um is None:
             raise ValueError(
                 "a 4-D (tilts, focal planes, rows, columns) series needs focal_planes_um and pixel_size_um"
             )
         check_angles(angles, p.shape[0])
-        from reconstruction.engine.focus import reconstruct_focal_series
-
         return reconstruct_focal_series(
             p,
             angles,
-            focal_planes_um=focal_planes_um,
-            pixel_size_um=pixel_size_um,
-            method=m,
+            method="sirt" if m == "psf-sirt" else m,  # over all planes, the same PSF-aware SIRT
             iterations=iterations,
             thickness=thickness,
             slab_size=slab_size,
             callback=callback,
-            **focus_options,
+            **_as_keywords(opts),
         )
-    if focus_options:
-        raise ValueError(f"unknown options for a 3-D series: {', '.join(sorted(focus_options))}")
+    opts = _merge_options(m, METHOD_OPTIONS[m], options, iterations, keywords)
+    if m == "psf-sirt":
+        if opts.zone_plate is None or opts.pixel_size_um is None:
+            raise ValueError("psf-sirt needs the zone plate (zone_plate=ZonePlate(...)) and pixel_size_um")
+        if axis_offset or circle:
+            raise ValueError("psf-sirt takes neither axis_offset nor circle (shift the series to centre its axis)")
+        return psf_sirt(p, angles, thickness=thickness, slab_size=slab_size, callback=callback, **_as_keywords(opts))
     common = dict(
         thickness=thickness,
         slab_size=slab_size,
@@ -222,33 +280,5 @@ def reconstruct(
         backend=backend,
         callback=callback,
     )
-    if m != "mbir" and (strength is not None or photons is not None):
-        raise ValueError("strength and photons apply to mbir only")
-    if correct_wedge is not None and m != "wbp":
-        raise ValueError("correct_wedge applies to wbp only")
-    if m == "wbp":
-        if iterations is not None:
-            raise ValueError("iterations apply to sirt and cgls, not wbp")
-        return wbp(p, angles, filter_name=filter_name, correct_wedge=correct_wedge, **common)
-    if m == "sirt":
-        return sirt(
-            p,
-            angles,
-            iterations=iterations,
-            subsets=subsets,
-            nonnegative=nonnegative,
-            relaxation=relaxation,
-            ray_iterations=ray_iterations,
-            **common,
-        )
-    if m == "mbir":
-        return mbir(
-            p,
-            angles,
-            iterations=iterations,
-            strength=strength,
-            photons=photons,
-            subsets=subsets,
-            **common,
-        )
-    return cgls(p, angles, iterations=iterations, **common)
+    solver = {"wbp": wbp, "sirt": sirt, "cgls": cgls, "mbir": mbir}[m]
+    return solver(p, angles, **_as_keywords(opts), **common)

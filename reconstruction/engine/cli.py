@@ -36,18 +36,22 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
         extra["pixel_size_um"] = pixel
     proj = np.asarray(proj, dtype=np.float32)
     rows = proj.shape[-2]
+    options = _options(args, proj.ndim, pixel, extra)
     if proj.ndim == 4:  # focal series: the WBP, then the SIRT iterations started from it
         from reconstruction.engine.focus import FOCAL_DEFAULTS
 
         iters = 1 if args.method == "wbp" else 1 + (args.iterations or FOCAL_DEFAULTS["sirt_iterations"])
     else:
         from reconstruction.engine import MBIR_DEFAULTS
+        from reconstruction.engine.focus import PSF_DEFAULTS
         from reconstruction.engine.noise import sirt_iterations_for
 
         if args.method == "wbp":
             iters = 1
         elif args.method == "mbir":
             iters = 1 + (args.iterations or MBIR_DEFAULTS["iterations"])
+        elif args.method == "psf-sirt":
+            iters = 1 + (args.iterations or PSF_DEFAULTS["iterations"])
         elif args.method == "sirt":
             iters = args.iterations or sirt_iterations_for(proj)
         else:
@@ -64,15 +68,11 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
             proj,
             series.angles,
             method=args.method,
-            iterations=args.iterations,
+            options=options,
             thickness=args.thickness,
             slab_size=args.slab_size,
-            axis_offset=args.axis_offset,
-            **({"filter_name": args.filter} if args.method == "wbp" and proj.ndim == 3 else {}),
-            **({"strength": args.strength} if args.strength is not None else {}),
-            **({"photons": args.photons} if args.photons is not None else {}),
+            **({"axis_offset": args.axis_offset} if args.axis_offset else {}),
             **({"callback": bar.update} if bar is not None else {}),
-            **extra,
         )
     finally:
         if bar is not None:
@@ -81,6 +81,32 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {args.output} {vol.shape} in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
     return 0
+
+
+def _options(args: argparse.Namespace, ndim: int, pixel: float | None, focal: dict):
+    """The method's options dataclass from the command line (and, for a focal series, its sidecar)."""
+    from reconstruction.engine import method_options
+    from reconstruction.engine.focus import FocalOptions
+
+    if ndim == 4:
+        return FocalOptions(**focal, **({"filter_name": args.filter} if args.filter else {}))
+    zone_plate = None
+    if args.zone_width_nm is not None:
+        from reconstruction.engine.psf import ZonePlate
+
+        zone_plate = ZonePlate(args.energy_ev, args.zone_width_nm, zones=args.zones)
+    if args.method == "psf-sirt" and (zone_plate is None or pixel is None):
+        raise ValueError("psf-sirt needs the zone plate (--zone-width-nm, --energy-ev, --zones) and the pixel size")
+    return method_options(
+        args.method,
+        iterations=args.iterations,
+        filter_name=args.filter,
+        strength=args.strength,
+        photons=args.photons,
+        zone_plate=zone_plate if args.method == "psf-sirt" else None,
+        pixel_size_um=pixel if args.method == "psf-sirt" else None,
+        focal_plane_um=args.focal_plane_um,
+    )
 
 
 def _read_focal_series(path: Path, angles_arg: str | None, sidecar: Path):
@@ -164,7 +190,21 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--photons", type=float, default=None, help="mbir: incident photons per pixel, when known (Poisson weights)"
     )
-    rp.add_argument("--filter", default="ram-lak", help="WBP filter: ram-lak, shepp-logan, cosine, hamming, hann")
+    rp.add_argument("--filter", default=None, help="WBP filter: ram-lak (default), shepp-logan, cosine, hamming, hann")
+    rp.add_argument(
+        "--zone-width-nm",
+        type=float,
+        default=None,
+        help="psf-sirt: outer zone width of the zone plate (nm); with --energy-ev and --zones",
+    )
+    rp.add_argument("--energy-ev", type=float, default=520.0, help="psf-sirt: photon energy (eV, default 520)")
+    rp.add_argument("--zones", type=int, default=500, help="psf-sirt: zone count of the zone plate (default 500)")
+    rp.add_argument(
+        "--focal-plane-um",
+        type=float,
+        default=None,
+        help="psf-sirt: focal plane, µm along the beam from the tilt axis (default 0)",
+    )
     rp.add_argument("--thickness", type=int, default=None, help="volume thickness (voxels)")
     rp.add_argument("--slab-size", type=int, default=None, help="slices per slab")
     rp.add_argument("--axis-offset", type=float, default=0.0, help="tilt-axis offset (pixels)")

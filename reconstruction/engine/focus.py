@@ -9,7 +9,12 @@ A soft X-ray zone plate's depth of field (``λ / NA²``, about 1 µm for a 25 nm
   ``(tilts, focal planes, rows, columns)``: filtered back-projection in which, at every tilt, each
   voxel takes its value from the focal plane nearest to its own depth along the beam,
   ``d = z cos θ + x sin θ`` (so the choice of plane changes with the angle). This is the
-  focus-stack back-projection of Selin et al. (Opt. Lett. 2015); with one plane it is plain WBP.
+  focus-stack back-projection of Selin et al. (Opt. Lett. 2015); with one plane over a half turn
+  it is plain WBP (on a limited range each tilt keeps its real angular interval).
+  Its ramp filter and angle weights are WBP's (:mod:`reconstruction.engine.wbp`).
+* :func:`sirt_focal_series` and :func:`psf_sirt` (a single-focus series, in overlapping slabs)
+  run the engine's SIRT (:func:`reconstruction.engine.iterative.solve_sirt`) over
+  :class:`FocalSeriesOperator`, the depth-dependent zone-plate forward model.
 
 Geometry as the rest of the engine: a tilt series ``(tilts, rows, columns)`` with the tilt axis
 along the rows; angles in degrees, 0 = beam along the slice's thickness axis; the volume is
@@ -21,12 +26,18 @@ divide by the pixel size in µm (:func:`reconstruction.engine.quality.to_lac`) f
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import fft as sfft
 
+from .iterative import solve_sirt
+from .operators import LinearOperator
 from .psf import ZonePlate, otf, psf_half_width
+from .slabs import iter_slabs
+from .validate import check_angles, check_focal_series, check_pixel_size, check_projections
+from .wbp import FILTERS, angle_weights, filter_projections
 
 try:  # numba compiles the depth-binned projector of the iterative variant; numpy otherwise
     import numba
@@ -34,109 +45,21 @@ except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
 
 __all__ = [
-    "FILTERS",
     "FOCAL_DEFAULTS",
+    "FocalOptions",
+    "PSF_DEFAULTS",
+    "PSFOptions",
     "FocalSeriesOperator",
     "estimate_noise_power",
     "focus_stack_backproject",
     "mean_defocus_um",
-    "ramp_filter",
+    "psf_sirt",
     "reconstruct_focal_series",
     "refocus",
     "refocus_depths",
     "sirt_focal_series",
     "wiener_deconvolve",
 ]
-
-FILTERS = ("ramp", "shepp-logan", "cosine", "hamming", "hann")
-
-
-def _angle_weights(angles_deg: np.ndarray) -> np.ndarray:
-    """Angular integration weights (radians) for the actual spacing of the tilts.
-
-    Each tilt gets half the distance to its two neighbours (one-sided at the ends), so a ±65°
-    series is weighted by its true angular range, not as if it covered 180°.
-    """
-    a = np.deg2rad(angles_deg)
-    if a.size == 1:
-        return np.array([np.pi])
-    order = np.argsort(a)
-    s = a[order]
-    w = np.empty_like(s)
-    w[1:-1] = (s[2:] - s[:-2]) / 2
-    w[0] = s[1] - s[0]
-    w[-1] = s[-1] - s[-2]
-    out = np.empty_like(w)
-    out[order] = w
-    return out
-
-
-def ramp_filter(projections: np.ndarray, filter_name: str = "ramp") -> np.ndarray:
-    """Ramp-filter projections along the last axis (columns).
-
-    Uses the band-limited spatial-domain Ram-Lak kernel (Kak & Slaney, as scikit-image's
-    ``iradon``), zero-padded to at least twice the width, optionally apodised.
-
-    Parameters
-    ----------
-    projections : numpy.ndarray
-        ``(..., columns)``.
-    filter_name : str
-        One of :data:`FILTERS`.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32, same shape.
-    """
-    if filter_name not in FILTERS:
-        raise ValueError(f"unknown filter {filter_name!r}; choose from {', '.join(FILTERS)}")
-    proj = np.asarray(projections, dtype=np.float32)
-    n = proj.shape[-1]
-    size = max(64, int(2 ** np.ceil(np.log2(2 * n))))
-    k = np.concatenate((np.arange(1, size / 2 + 1, 2, dtype=int), np.arange(size / 2 - 1, 0, -2, dtype=int)))
-    h = np.zeros(size)
-    h[0] = 0.25
-    h[1::2] = -1 / (np.pi * k) ** 2
-    filt = 2 * np.real(sfft.fft(h))
-    omega = np.pi * sfft.fftfreq(size)[1:]
-    if filter_name == "shepp-logan":
-        filt[1:] *= np.sin(omega) / omega
-    elif filter_name == "cosine":
-        filt *= sfft.fftshift(np.sin(np.linspace(0, np.pi, size, endpoint=False)))
-    elif filter_name == "hamming":
-        filt *= sfft.fftshift(np.hamming(size))
-    elif filter_name == "hann":
-        filt *= sfft.fftshift(np.hanning(size))
-    filt_r = filt[: size // 2 + 1].astype(np.float32)
-    spec = sfft.rfft(proj, n=size, axis=-1)
-    spec *= filt_r
-    return sfft.irfft(spec, n=size, axis=-1)[..., :n].astype(np.float32)
-
-
-def _check_series(projections: Any, angles: Any, planes: Any, pixel_size_um: float):
-    proj = np.asarray(projections)
-    if proj.ndim != 4:
-        raise ValueError(f"a focal series must be 4-D (tilts, focal planes, rows, columns), got shape {proj.shape}")
-    if min(proj.shape) < 1:
-        raise ValueError(f"focal series has an empty axis: shape {proj.shape}")
-    a = np.asarray(angles, dtype=np.float64)
-    if a.ndim != 1 or a.size != proj.shape[0]:
-        raise ValueError(f"got {a.size} angles for {proj.shape[0]} tilts")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("angles contain NaN or infinite values")
-    if a.size > 1 and np.unique(a).size != a.size:
-        raise ValueError("duplicate tilt angles")
-    f = np.asarray(planes, dtype=np.float64)
-    if f.ndim != 1 or f.size != proj.shape[1]:
-        raise ValueError(f"got {f.size} focal plane positions for {proj.shape[1]} focal planes")
-    if not np.all(np.isfinite(f)) or np.unique(f).size != f.size:
-        raise ValueError("focal plane positions must be finite and distinct")
-    if not np.isfinite(pixel_size_um) or pixel_size_um <= 0:
-        raise ValueError(f"pixel size must be a positive number of µm, got {pixel_size_um!r}")
-    if not np.all(np.isfinite(proj)):
-        raise ValueError("projections contain NaN or infinite values")
-    return proj, a, f
 
 
 def focus_stack_backproject(
@@ -180,7 +103,7 @@ def focus_stack_backproject(
     """
     if blend not in ("nearest", "linear"):
         raise ValueError(f"blend must be 'nearest' or 'linear', got {blend!r}")
-    proj, a, f = _check_series(filtered, angles, focal_planes_um, pixel_size_um)
+    proj, a, f = check_focal_series(filtered, angles, focal_planes_um, pixel_size_um)
     n_t, n_k, n_r, n_c = proj.shape
     nz = n_c if thickness is None else int(thickness)
     if nz < 1:
@@ -458,7 +381,7 @@ def refocus(
     numpy.ndarray
         float32 ``(tilts, depths, rows, columns)``.
     """
-    proj, a, f = _check_series(projections, angles, focal_planes_um, pixel_size_um)
+    proj, a, f = check_focal_series(projections, angles, focal_planes_um, pixel_size_um)
     apply = _RefocusFilter(proj, a, f, pixel_size_um, zone_plate, depths_um, noise_power, regularization)
     out = np.empty((proj.shape[0], apply.depths.size, *proj.shape[2:]), dtype=np.float32)
     for t in range(proj.shape[0]):
@@ -607,7 +530,7 @@ if numba is not None:
                 out[v, r] += (1 - w) * layers[b, i0 + 1, r] + w * layers[b, i0 + 2, r]
 
 
-class FocalSeriesOperator:
+class FocalSeriesOperator(LinearOperator):
     """Linear forward model of a focal series and its exact adjoint.
 
     ``A x``: at each tilt every voxel (inside the disc inscribed in the slice) is projected,
@@ -642,6 +565,7 @@ class FocalSeriesOperator:
         n_r, n_z, n_c = (int(v) for v in shape)
         self.shape = (n_r, n_z, n_c)
         self.angles = np.asarray(angles, dtype=np.float64)
+        self.n_tilts = self.angles.size
         self.planes = np.asarray(focal_planes_um, dtype=np.float64)
         p = float(pixel_size_um)
         step = zone_plate.depth_of_field_um / 4 if depth_step_um is None else float(depth_step_um)
@@ -694,8 +618,16 @@ class FocalSeriesOperator:
         out[self.disc] = flat
         return np.ascontiguousarray(out.transpose(2, 0, 1))
 
-    def forward(self, flat: np.ndarray, tilts: np.ndarray) -> np.ndarray:
+    def ones_volume(self) -> np.ndarray:
+        return np.ones((self.z.size, self.shape[0]), np.float32)
+
+    def ones_data(self, tilts: np.ndarray) -> np.ndarray:
+        n_r, _, n_c = self.shape
+        return np.ones((len(tilts), self.planes.size, n_r, n_c), np.float32)
+
+    def forward(self, flat: np.ndarray, tilts: np.ndarray | None = None) -> np.ndarray:
         """``A x`` for the given tilts: ``(len(tilts), planes, rows, columns)`` float32."""
+        tilts = np.arange(self.n_tilts) if tilts is None else tilts
         n_r, _, n_c = self.shape
         out = np.empty((len(tilts), self.planes.size, n_r, n_c), np.float32)
         for i, t in enumerate(tilts):
@@ -708,8 +640,9 @@ class FocalSeriesOperator:
             out[i] = sfft.irfft2(acc, s=self.fshape, axes=(-2, -1))[:, :n_r, :n_c]
         return out
 
-    def adjoint(self, data: np.ndarray, tilts: np.ndarray) -> np.ndarray:
+    def adjoint(self, data: np.ndarray, tilts: np.ndarray | None = None) -> np.ndarray:
         """``Aᵀ y`` for the given tilts' data ``(len(tilts), planes, rows, columns)``."""
+        tilts = np.arange(self.n_tilts) if tilts is None else tilts
         n_r, _, n_c = self.shape
         out = np.zeros((self.z.size, n_r), np.float32)
         for i, t in enumerate(tilts):
@@ -742,17 +675,20 @@ def sirt_focal_series(
 ) -> np.ndarray:
     """Ordered-subsets SIRT with the depth-dependent zone-plate forward model.
 
-    ``x ← max(0, x + λ C Aᵀ R (y - A x))`` over interleaved subsets of the tilts, with
-    ``R = 1 / A 1`` per subset, ``C = subsets / Aᵀ 1`` and :class:`FocalSeriesOperator` as ``A``.
-    Memory: the data, its size again for ``R``, a few volumes.
+    The engine's SIRT (:func:`reconstruction.engine.iterative.solve_sirt`) over
+    :class:`FocalSeriesOperator`: ``x ← max(0, x + λ C Aᵀ R (y - A x))`` over interleaved
+    subsets of the tilts, with ``R = 1 / A 1`` per subset and ``C = subsets / Aᵀ 1`` shared.
+    Memory: the data twice (per-subset copies and ``R``), a few volumes.
     Started from ``x0`` (e.g. the focus-stack WBP) or zero. Line-integral units per pixel, like
     the other reconstructions; zero outside the disc inscribed in the slice.
     """
-    proj, a, f = _check_series(projections, angles, focal_planes_um, pixel_size_um)
+    proj, a, f = check_focal_series(projections, angles, focal_planes_um, pixel_size_um)
     n_t, _, n_r, n_c = proj.shape
     n_z = n_c if thickness is None else int(thickness)
     if int(iterations) != iterations or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    if not 0 < relaxation < 2:
+        raise ValueError(f"relaxation must be in (0, 2), got {relaxation}")
     subsets = max(1, min(int(subsets), n_t))
     op = FocalSeriesOperator(
         (n_r, n_z, n_c),
@@ -762,35 +698,43 @@ def sirt_focal_series(
         zone_plate=zone_plate,
         depth_step_um=depth_step_um,
     )
-    groups = [np.arange(s, n_t, subsets) for s in range(subsets)]
-    ones = np.ones((op.z.size, n_r), np.float32)
-    # R per subset (data-sized in all); C for the whole series scaled by the subset count
-    # (interleaved subsets see the volume alike; one volume-sized array instead of one a subset)
-    row_inv = []
-    back = np.zeros((op.z.size, n_r), np.float32)
-    for g in groups:
-        fwd = op.forward(ones, g)
-        row_inv.append(np.where(fwd > 1e-6 * fwd.max(), 1.0 / np.maximum(fwd, 1e-30), 0.0).astype(np.float32))
-        back += op.adjoint(np.ones((g.size, f.size, n_r, n_c), np.float32), g)
-    col_inv = np.where(back > 1e-6 * back.max(), len(groups) / np.maximum(back, 1e-30), 0.0).astype(np.float32)
-    del back
     x = op.to_flat(x0) if x0 is not None else np.zeros((op.z.size, n_r), np.float32)
-    if nonnegative:
-        np.maximum(x, 0, out=x)
-    lam = np.float32(relaxation)
-    for _ in range(int(iterations)):
-        for g, ri in zip(groups, row_inv, strict=True):
-            res = (proj[g] - op.forward(x, g)) * ri
-            x += lam * col_inv * op.adjoint(res, g)
-            if nonnegative:
-                np.maximum(x, 0, out=x)
-        if callback is not None:
-            callback(n_r)
+    solve_sirt(
+        [op] * int(iterations),
+        np.asarray(proj, np.float32),
+        x,
+        subsets=subsets,
+        relaxation=relaxation,
+        nonnegative=nonnegative,
+        shared_column_weights=True,
+        callback=callback,
+        progress=n_r,
+    )
     return op.from_flat(x)
 
 
 FOCAL_DEFAULTS = {"regularization": 3.0, "sirt_iterations": 5, "subsets": 10}
 """Defaults of :func:`reconstruct_focal_series`, chosen by measurement (bench/focus.py)."""
+
+
+@dataclass(frozen=True)
+class FocalOptions:
+    """Settings of a focal-series reconstruction (:func:`reconstruct_focal_series`).
+
+    ``focal_planes_um`` and ``pixel_size_um`` are required; the rest as documented there.
+    """
+
+    focal_planes_um: Any = None
+    pixel_size_um: float | None = None
+    zone_plate: ZonePlate | None = None
+    filter_name: str = "ram-lak"
+    blend: str = "nearest"
+    wiener_snr: float | None = None
+    noise_power: float | None = None
+    regularization: float | None = None
+    depth_step_um: float | None = None
+    subsets: int | None = None
+    nonnegative: bool = True
 
 
 def refocus_depths(focal_planes_um: Any, depth_of_field_um: float, step_um: float | None = None) -> np.ndarray:
@@ -812,7 +756,7 @@ def reconstruct_focal_series(
     pixel_size_um: float,
     method: str = "wbp",
     iterations: int | None = None,
-    filter_name: str = "ramp",
+    filter_name: str = "ram-lak",
     thickness: int | None = None,
     blend: str = "nearest",
     zone_plate: ZonePlate | None = None,
@@ -848,7 +792,8 @@ def reconstruct_focal_series(
     iterations : int, optional
         SIRT iterations (default ``FOCAL_DEFAULTS["sirt_iterations"]``); ``None`` for WBP.
     filter_name : str
-        WBP filter, one of :data:`FILTERS`.
+        WBP filter, one of :data:`reconstruction.engine.wbp.FILTERS` (the engine's one ramp
+        filter, :func:`reconstruction.engine.wbp.filter_projections`).
     thickness : int, optional
         Volume thickness in voxels (default the column count).
     blend : {"nearest", "linear"}
@@ -886,13 +831,13 @@ def reconstruct_focal_series(
         raise ValueError("focus-stack WBP takes no iterations")
     if method == "sirt" and zone_plate is None:
         raise ValueError("the iterative focal-series method needs the zone_plate (its forward model)")
-    if filter_name not in FILTERS:
-        raise ValueError(f"unknown filter {filter_name!r}; choose from {', '.join(FILTERS)}")
+    if filter_name.lower().replace("_", "-") not in (*FILTERS, "ramp"):
+        raise ValueError(f"unknown filter {filter_name!r}; choose one of {', '.join(FILTERS)}")
     if wiener_snr is not None and zone_plate is None:
         raise ValueError("Wiener deconvolution needs the zone_plate")
     if blend not in ("nearest", "linear"):
         raise ValueError(f"blend must be 'nearest' or 'linear', got {blend!r}")
-    proj, a, f = _check_series(projections, angles, focal_planes_um, pixel_size_um)
+    proj, a, f = check_focal_series(projections, angles, focal_planes_um, pixel_size_um)
     _, _, n_r, n_c = proj.shape
     nz = n_c if thickness is None else int(thickness)
     if nz < 1:
@@ -914,9 +859,10 @@ def reconstruct_focal_series(
 
     def tilt_data(it: int) -> np.ndarray:
         image = proj[it] if deconvolve is None else deconvolve(proj[it])
-        return ramp_filter(image, filter_name)
+        return filter_projections(image, filter_name)
 
-    weights = _angle_weights(a) / 2.0  # the Ram-Lak kernel above is 2|f|
+    # each tilt's real angular interval (not scaled to a half turn: see angle_weights)
+    weights = angle_weights(a, half_turn=False)
     volume = _backproject_stream(
         tilt_data,
         a,
@@ -946,6 +892,138 @@ def reconstruct_focal_series(
     )
 
 
+PSF_DEFAULTS = {"iterations": 5, "subsets": 10, "slab_size": 32}
+"""Defaults of :func:`psf_sirt` (iterations and subsets of the focal-series SIRT, measured in docs/engine.md)."""
+
+
+@dataclass(frozen=True)
+class PSFOptions:
+    """Settings of the PSF-aware reconstruction of a single-focus series (:func:`psf_sirt`).
+
+    ``pixel_size_um`` and ``zone_plate`` are required; ``focal_plane_um`` is where the series was
+    focused (µm along the beam from the tilt axis, positive towards the detector).
+    """
+
+    pixel_size_um: float | None = None
+    zone_plate: ZonePlate | None = None
+    focal_plane_um: float = 0.0
+    iterations: int | None = None
+    subsets: int | None = None
+    relaxation: float = 1.0
+    nonnegative: bool = True
+    depth_step_um: float | None = None
+    noise_power: float | None = None
+
+
+def psf_sirt(
+    projections: np.ndarray,
+    angles: Any,
+    *,
+    pixel_size_um: float,
+    zone_plate: ZonePlate,
+    focal_plane_um: float = 0.0,
+    iterations: int | None = None,
+    subsets: int | None = None,
+    relaxation: float = 1.0,
+    nonnegative: bool = True,
+    depth_step_um: float | None = None,
+    noise_power: float | None = None,
+    thickness: int | None = None,
+    slab_size: int | None = None,
+    callback: Any = None,
+) -> np.ndarray:
+    """PSF-aware SIRT of a single-focus tilt series, in overlapping slabs of rows.
+
+    The engine's SIRT (:func:`reconstruction.engine.iterative.solve_sirt`) over the depth-of-focus
+    forward model (:class:`FocalSeriesOperator` with one focal plane: each depth of the slice
+    blurred by the zone plate's PSF at its defocus), started from the noise-aware refocused
+    focus-stack WBP (:func:`reconstruct_focal_series` with the zone plate). The 3-D PSF couples
+    neighbouring rows, so the rows are reconstructed ``slab_size`` at a time, each slab with a
+    margin of the PSF's half width (at the largest defocus in the slice) on both sides that is
+    reconstructed and dropped: memory is bounded by the slab, and the margin keeps the slab
+    edges from showing.
+
+    Parameters
+    ----------
+    projections : numpy.ndarray
+        ``(tilts, rows, columns)`` absorbances of one focal plane.
+    angles : array_like
+        Degrees, strictly monotonic.
+    pixel_size_um, zone_plate, focal_plane_um
+        The pixel at the sample (µm), the objective, and the focal plane (µm along the beam).
+    iterations, subsets, relaxation, nonnegative
+        SIRT settings (defaults :data:`PSF_DEFAULTS`; non-negative).
+    depth_step_um : float, optional
+        Depth bins of the forward model (default ``DOF / 4``).
+    noise_power : float, optional
+        Per-pixel noise variance for the starting WBP's refocusing (estimated by default).
+    thickness : int, optional
+        Volume thickness in voxels (default the column count).
+    slab_size : int, optional
+        Rows per slab, without the margins (default ``PSF_DEFAULTS["slab_size"]``).
+    callback : callable, optional
+        Progress in slice-units: ``rows`` for the starting WBP, ``rows`` more per iteration.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 ``(rows, thickness, columns)`` in line-integral units per pixel.
+    """
+    proj = check_projections(projections)
+    a = check_angles(angles, proj.shape[0])
+    px = check_pixel_size(pixel_size_um)
+    if not isinstance(zone_plate, ZonePlate):
+        raise ValueError("the PSF-aware method needs the zone plate (zone_plate=ZonePlate(...)) as its forward model")
+    f = float(focal_plane_um)
+    if not np.isfinite(f):
+        raise ValueError(f"focal plane must be a finite position in µm, got {focal_plane_um!r}")
+    n_iter = PSF_DEFAULTS["iterations"] if iterations is None else iterations
+    if int(n_iter) != n_iter or n_iter < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    step = PSF_DEFAULTS["slab_size"] if slab_size is None else int(slab_size)
+    if step < 1:
+        raise ValueError(f"slab_size must be a positive number of slices, got {slab_size!r}")
+    n_t, n_r, n_c = proj.shape
+    n_z = n_c if thickness is None else int(thickness)
+    if n_z < 1:
+        raise ValueError(f"thickness must be >= 1, got {thickness!r}")
+    series = proj[:, None]  # (tilts, 1 plane, rows, columns), a view
+    start = reconstruct_focal_series(
+        series,
+        a,
+        focal_planes_um=[f],
+        pixel_size_um=px,
+        zone_plate=zone_plate,
+        noise_power=noise_power,
+        thickness=n_z,
+        slab_size=min(step, 64),
+        callback=callback,
+    )
+    radius_um = 0.5 * float(np.hypot(n_z, n_c)) * px
+    margin = psf_half_width(zone_plate, radius_um + abs(f), px)
+    out = np.empty((n_r, n_z, n_c), np.float32)
+    for r0, r1 in iter_slabs(n_r, step):
+        lo, hi = max(0, r0 - margin), min(n_r, r1 + margin)
+        done = r1 - r0
+        vol = sirt_focal_series(
+            series[:, :, lo:hi],
+            a,
+            focal_planes_um=[f],
+            pixel_size_um=px,
+            zone_plate=zone_plate,
+            iterations=int(n_iter),
+            subsets=PSF_DEFAULTS["subsets"] if subsets is None else subsets,
+            relaxation=relaxation,
+            nonnegative=nonnegative,
+            x0=start[lo:hi],
+            thickness=n_z,
+            depth_step_um=depth_step_um,
+            callback=None if callback is None else (lambda _rows, k=done: callback(k)),
+        )
+        out[r0:r1] = vol[r0 - lo : r1 - lo]
+    return out
+
+
 def mean_defocus_um(
     thickness: int,
     columns: int,
@@ -959,9 +1037,7 @@ def mean_defocus_um(
     returns ``mean_θ |d(θ) - focal_plane_um|`` as a ``(thickness, columns)`` array, used to
     grade reconstructions in the parts of a cell that are out of focus in a single-focus series.
     """
-    a = np.deg2rad(np.asarray(angles, dtype=np.float64))
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError("angles must be a non-empty 1-D sequence")
+    a = np.deg2rad(check_angles(angles, monotonic=False))
     if thickness < 1 or columns < 1:
         raise ValueError(f"slice size must be positive, got {thickness}x{columns}")
     zz = (np.arange(thickness) - thickness // 2)[:, None] * float(pixel_size_um)

@@ -21,21 +21,15 @@ separately, so slices stay independent and slab boundaries never show.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from reconstruction.engine.noise import sirt_iterations_for
-from reconstruction.engine.projectors import (
-    HAVE_NUMBA,
-    _use_numba,
-    back_slab,
-    forward_slab,
-    forward_slab_ray,
-    geometry,
-)
+from reconstruction.engine.operators import LinearOperator, ParallelBeamProjector, RayDrivenProjector
+from reconstruction.engine.projectors import HAVE_NUMBA
 from reconstruction.engine.slabs import iter_slabs, slab_size_for
 from reconstruction.engine.validate import check_series
 from reconstruction.engine.wbp import circle_mask
@@ -43,41 +37,56 @@ from reconstruction.engine.wbp import circle_mask
 if HAVE_NUMBA:
     import numba
 
-    from reconstruction.engine.projectors import _nb_back_update
-
-__all__ = ["CGLS_DEFAULTS", "SIRT_DEFAULTS", "IterativeOptions", "cgls", "sirt"]
+__all__ = [
+    "CGLS_DEFAULTS",
+    "SIRT_DEFAULTS",
+    "CGLSOptions",
+    "IterativeOptions",
+    "cgls",
+    "sirt",
+    "solve_cgls",
+    "solve_sirt",
+]
 
 
 @dataclass(frozen=True)
 class IterativeOptions:
-    """Settings of an iterative method.
+    """Settings of SIRT (:func:`sirt`); ``None`` takes :data:`SIRT_DEFAULTS`.
 
     Attributes
     ----------
-    iterations : int
-        Full passes over all tilts.
-    subsets : int
-        Ordered subsets of interleaved tilts (SIRT only; 1 = plain SIRT).
-    nonnegative : bool
-        Clip negative voxels after each update (SIRT only).
-    relaxation : float
-        Step factor λ (SIRT only).
-    ray_iterations : int
-        The last ``ray_iterations`` iterations (SIRT only) use the ray-driven bilinear forward
-        projector (:func:`~reconstruction.engine.projectors.forward_slab_ray`, the discretisation
-        of ``skimage.transform.radon``); the earlier ones the faster pixel-driven one, whose
+    iterations : int, optional
+        Full passes over all tilts (default: noise aware, at most 50, see
+        :func:`reconstruction.engine.noise.sirt_iterations_for`).
+    subsets : int, optional
+        Ordered subsets of interleaved tilts (1 = plain SIRT).
+    nonnegative : bool, optional
+        Clip negative voxels after each update.
+    relaxation : float, optional
+        Step factor λ, in (0, 2).
+    ray_iterations : int, optional
+        The last ``ray_iterations`` iterations use the ray-driven bilinear forward projector
+        (:class:`~reconstruction.engine.operators.RayDrivenProjector`, the discretisation of
+        ``skimage.transform.radon``); the earlier ones the faster pixel-driven one, whose
         converged solutions keep a fine texture that costs SSIM.
     """
 
-    iterations: int = 50
-    subsets: int = 4
-    nonnegative: bool = True
-    relaxation: float = 1.0
-    ray_iterations: int = 15
+    iterations: int | None = None
+    subsets: int | None = None
+    nonnegative: bool | None = None
+    relaxation: float | None = None
+    ray_iterations: int | None = None
 
 
-SIRT_DEFAULTS = IterativeOptions()
-CGLS_DEFAULTS = IterativeOptions(iterations=20, subsets=1, nonnegative=False, ray_iterations=0)
+@dataclass(frozen=True)
+class CGLSOptions:
+    """Settings of CGLS (:func:`cgls`): the iteration count (default 20), its regulariser."""
+
+    iterations: int | None = None
+
+
+SIRT_DEFAULTS = IterativeOptions(iterations=50, subsets=4, nonnegative=True, relaxation=1.0, ray_iterations=15)
+CGLS_DEFAULTS = CGLSOptions(iterations=20)
 
 
 def _subsets(n: int, k: int) -> list[NDArray[np.intp]]:
@@ -99,6 +108,98 @@ def _check_iterations(iterations: int) -> int:
     if int(iterations) != iterations or iterations < 0:
         raise ValueError(f"iterations must be a non-negative integer, got {iterations}")
     return int(iterations)
+
+
+def _inverse(v: NDArray[np.float32], numerator: float = 1.0) -> NDArray[np.float32]:
+    """``numerator / v`` where ``v`` is clearly positive (above 10⁻⁶ of its largest value), else 0."""
+    tiny = np.float32(1e-6 * max(float(v.max()), 1.0)) if v.size else np.float32(1e-6)
+    return np.where(v > tiny, np.float32(numerator) / np.maximum(v, tiny), np.float32(0)).astype(np.float32)
+
+
+def solve_sirt(
+    schedule: Sequence[LinearOperator],
+    data: NDArray[np.float32],
+    x: NDArray[np.float32],
+    *,
+    subsets: int = 1,
+    relaxation: float = 1.0,
+    nonnegative: bool = True,
+    shared_column_weights: bool = False,
+    callback: Callable[[int], None] | None = None,
+    progress: int = 1,
+) -> NDArray[np.float32]:
+    """SIRT / OS-SIRT over linear operators: the engine's one SIRT loop.
+
+    For each iteration ``k`` and each subset ``S`` of interleaved tilts, with ``A = schedule[k]``::
+
+        x ← max(0, x + λ · C_S · A_Sᵀ · R_S · (b_S − A_S x))
+
+    with ``R_S = 1 / A_S 1`` and ``C_S = 1 / A_Sᵀ 1`` (or, with ``shared_column_weights``,
+    ``C = subsets / Aᵀ 1`` for every subset: one unknowns-sized array instead of one per subset,
+    the same for interleaved subsets that see the unknowns alike). The weights are computed once
+    per distinct operator of the schedule.
+
+    Parameters
+    ----------
+    schedule : sequence of LinearOperator
+        The forward model of each iteration (its length is the iteration count); the same object
+        repeated for a fixed model, e.g. pixel-driven then ray-driven projectors.
+    data : ndarray, tilts first
+        Measured data ``b`` of all tilts, in the operators' data layout.
+    x : ndarray
+        Starting unknowns, updated in place and returned.
+    subsets : int
+        Ordered subsets of interleaved tilts (1 = plain SIRT).
+    relaxation : float
+        ``λ``, in (0, 2).
+    nonnegative : bool
+        Clip at zero after each update.
+    shared_column_weights : bool
+        See above.
+    callback : callable, optional
+        Called with ``progress`` after each iteration.
+
+    Returns
+    -------
+    ndarray
+        ``x``.
+    """
+    if not schedule:
+        return x
+    n_t = schedule[0].n_tilts
+    groups = _subsets(n_t, subsets)
+    lam = float(relaxation)
+    weights: dict[int, tuple[list, list]] = {}
+    for op in schedule:
+        if id(op) in weights:
+            continue
+        ones = op.ones_volume()
+        rows = [_inverse(op.forward(ones, g)) for g in groups]
+        if shared_column_weights:
+            back = op.adjoint(op.ones_data(groups[0]), groups[0])
+            for g in groups[1:]:
+                back += op.adjoint(op.ones_data(g), g)
+            shared = _inverse(back, len(groups))
+            del back
+            if lam != 1.0:
+                shared *= np.float32(lam)
+            cols = [shared] * len(groups)
+        else:
+            cols = [_inverse(op.adjoint(op.ones_data(g), g), lam) for g in groups]
+        weights[id(op)] = (rows, cols)
+    bs = [np.ascontiguousarray(data[g]) for g in groups]
+    if nonnegative:
+        np.maximum(x, 0, out=x)
+    for op in schedule:
+        rows, cols = weights[id(op)]
+        for g, bg, inv_row, scale in zip(groups, bs, rows, cols, strict=True):
+            resid = op.forward(x, g)
+            np.subtract(bg, resid, out=resid)
+            resid *= inv_row
+            op.back_update(resid, g, x, scale, nonnegative)
+        if callback is not None:
+            callback(progress)
+    return x
 
 
 def sirt(
@@ -149,6 +250,12 @@ def sirt(
     Returns
     -------
     ndarray, float32, shape (rows, thickness, columns)
+
+    Notes
+    -----
+    :func:`solve_sirt` over :class:`~reconstruction.engine.operators.ParallelBeamProjector`
+    (then :class:`~reconstruction.engine.operators.RayDrivenProjector` for the last
+    ``ray_iterations``), slab by slab.
     """
     d = SIRT_DEFAULTS
     if iterations is None:
@@ -158,67 +265,31 @@ def sirt(
     if n_sub < 1:
         raise ValueError(f"subsets must be at least 1, got {subsets}")
     nonneg = d.nonnegative if nonnegative is None else bool(nonnegative)
-    lam = np.float32(d.relaxation if relaxation is None else relaxation)
+    lam = d.relaxation if relaxation is None else float(relaxation)
     if not 0 < lam < 2:
         raise ValueError(f"relaxation must be in (0, 2), got {relaxation}")
     n_ray = _check_iterations(d.ray_iterations if ray_iterations is None else ray_iterations)
     p, a, nt, nr, nc, nz, step = _prepare(projections, angles, thickness, slab_size, 4)
     if out is None:
         out = np.empty((nr, nz, nc), dtype=np.float32)
-    cos, sin = geometry(a)
-    groups = _subsets(nt, n_sub)
-    mask = circle_mask(nz, nc)[..., None].astype(np.float32) if circle else None
-
-    # Weights from one slice; identical for every slice (and so for every slab).
-    ones_v = np.ones((nz, nc, 1), dtype=np.float32) if mask is None else mask.copy()
-    weights = []
-    for g in groups:
-        cg, sg = cos[g], sin[g]
-        inv_row = []
-        for fwd in (forward_slab, forward_slab_ray):
-            row = fwd(ones_v, cg, sg, axis_offset=axis_offset, backend=backend)
-            inv_row.append(np.where(row > 1e-6, 1.0 / np.maximum(row, 1e-6), 0.0).astype(np.float32))
-        col = back_slab(
-            np.ones((len(g), nc, 1), np.float32),
-            cg,
-            sg,
-            nz,
-            axis_offset=axis_offset,
-            backend=backend,
-        )
-        inv_col = np.where(col > 1e-6, lam / np.maximum(col, 1e-6), 0.0).astype(np.float32)
-        if mask is not None:
-            inv_col *= mask
-        weights.append((cg, sg, inv_row, inv_col))
-
-    fused = _use_numba(backend)
-    cx, cz, dc = float(nc // 2), float(nz // 2), float(axis_offset)
-    ones_w = np.ones(nt, dtype=np.float32)
-    weights = [(cg, sg, ir, np.ascontiguousarray(ic)) for cg, sg, ir, ic in weights]
-
+    mask = circle_mask(nz, nc) if circle else None
+    geo = {"axis_offset": axis_offset, "mask": mask, "backend": backend}
+    pixel, ray = ParallelBeamProjector(a, nz, nc, **geo), RayDrivenProjector(a, nz, nc, **geo)
+    schedule = [ray if it >= n_iter - n_ray else pixel for it in range(n_iter)]
     for r0, r1 in iter_slabs(nr, step):
         b = np.ascontiguousarray(p[:, r0:r1, :].transpose(0, 2, 1), dtype=np.float32)
-        bs = [np.ascontiguousarray(b[g]) for g in groups]
-        del b
         x = np.zeros((nz, nc, r1 - r0), dtype=np.float32)
-        for it in range(n_iter):
-            ray = it >= n_iter - n_ray
-            fwd = forward_slab_ray if ray else forward_slab
-            for (cg, sg, inv_rows, inv_col), bg in zip(weights, bs, strict=True):
-                resid = fwd(x, cg, sg, axis_offset=axis_offset, backend=backend)
-                np.subtract(bg, resid, out=resid)
-                resid *= inv_rows[int(ray)]
-                if fused:
-                    # back projection, scaling, update and clipping in one pass over x
-                    _nb_back_update(resid, cg, sg, x, inv_col[..., 0], cx, cz, dc, ones_w[: len(cg)], nonneg)
-                    continue
-                upd = back_slab(resid, cg, sg, nz, axis_offset=axis_offset, backend=backend)
-                upd *= inv_col
-                x += upd
-                if nonneg:
-                    np.maximum(x, 0, out=x)
-            if callback is not None:
-                callback(r1 - r0)
+        solve_sirt(
+            schedule,
+            b,
+            x,
+            subsets=n_sub,
+            relaxation=lam,
+            nonnegative=nonneg,
+            callback=callback,
+            progress=r1 - r0,
+        )
+        del b
         out[r0:r1] = x.transpose(2, 0, 1)
     return out
 
@@ -251,6 +322,40 @@ def _sumsq(a: NDArray[np.float32]) -> NDArray[np.float64]:
 
 def _ratio(num: NDArray[np.float64], den: NDArray[np.float64]) -> NDArray[np.float32]:
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0).astype(np.float32)
+
+
+def solve_cgls(
+    op: LinearOperator,
+    residual: NDArray[np.float32],
+    x: NDArray[np.float32],
+    *,
+    iterations: int,
+    callback: Callable[[int], None] | None = None,
+    progress: int = 1,
+) -> NDArray[np.float32]:
+    """CGLS over a linear operator whose unknowns and data have independent slices innermost.
+
+    Minimises ``‖A x − b‖²`` from ``x`` with ``residual = b − A x`` given (both updated in
+    place); step lengths are computed per slice (last axis), so slices stay independent and slab
+    boundaries never show. ``op.adjoint`` must be the exact transpose of ``op.forward``.
+    """
+    s = op.adjoint(residual)
+    d = s.copy()
+    gamma = _sumsq(s)
+    for _ in range(int(iterations)):
+        q = op.forward(d)
+        alpha = _ratio(gamma, _sumsq(q))
+        x += alpha * d
+        residual -= alpha * q
+        s = op.adjoint(residual)
+        gamma_new = _sumsq(s)
+        beta = _ratio(gamma_new, gamma)
+        gamma = gamma_new
+        d *= beta
+        d += s
+        if callback is not None:
+            callback(progress)
+    return x
 
 
 def cgls(
@@ -287,37 +392,13 @@ def cgls(
     p, a, nt, nr, nc, nz, step = _prepare(projections, angles, thickness, slab_size, 5)
     if out is None:
         out = np.empty((nr, nz, nc), dtype=np.float32)
-    cos, sin = geometry(a)
-    mask = circle_mask(nz, nc)[..., None].astype(np.float32) if circle else None
-
-    def A(v):
-        return forward_slab(v, cos, sin, axis_offset=axis_offset, backend=backend)
-
-    def At(r):
-        g = back_slab(r, cos, sin, nz, axis_offset=axis_offset, backend=backend)
-        if mask is not None:
-            g *= mask
-        return g
-
+    op = ParallelBeamProjector(
+        a, nz, nc, axis_offset=axis_offset, mask=circle_mask(nz, nc) if circle else None, backend=backend
+    )
     for r0, r1 in iter_slabs(nr, step):
-        # a copy even where the transpose is already contiguous: r is updated in place
+        # a copy even where the transpose is already contiguous: the residual is updated in place
         r = np.array(p[:, r0:r1, :].transpose(0, 2, 1), dtype=np.float32, order="C", copy=True)
         x = np.zeros((nz, nc, r1 - r0), dtype=np.float32)
-        s = At(r)
-        d = s.copy()
-        gamma = _sumsq(s)
-        for _ in range(n_iter):
-            q = A(d)
-            alpha = _ratio(gamma, _sumsq(q))
-            x += alpha * d
-            r -= alpha * q
-            s = At(r)
-            gamma_new = _sumsq(s)
-            beta = _ratio(gamma_new, gamma)
-            gamma = gamma_new
-            d *= beta
-            d += s
-            if callback is not None:
-                callback(r1 - r0)
+        solve_cgls(op, r, x, iterations=n_iter, callback=callback, progress=r1 - r0)
         out[r0:r1] = x.transpose(2, 0, 1)
     return out

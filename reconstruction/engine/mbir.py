@@ -21,26 +21,52 @@ smoother volumes with cleaner flat regions, smaller keeps finer detail and more 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from reconstruction.engine.noise import estimate_noise_sigma
-from reconstruction.engine.projectors import back_slab, forward_slab, forward_slab_ray, geometry
+from reconstruction.engine.operators import ParallelBeamProjector
 from reconstruction.engine.slabs import iter_slabs, slab_size_for
 from reconstruction.engine.validate import check_series
 from reconstruction.engine.wbp import circle_mask, wbp
 
-__all__ = ["MBIR_DEFAULTS", "estimate_noise_sigma", "mbir", "regularisation_weight"]
+__all__ = ["MBIR_DEFAULTS", "MBIROptions", "estimate_noise_sigma", "mbir", "regularisation_weight"]
 
 #: Defaults chosen by measurement (docs/engine.md): iterations, strength, TV balance.
 MBIR_DEFAULTS = {"iterations": 20, "strength": 1.0, "subsets": 8, "delta": 0.01}
+
+
+@dataclass(frozen=True)
+class MBIROptions:
+    """Settings of :func:`mbir`; ``None`` takes :data:`MBIR_DEFAULTS` or the data-driven choice.
+
+    Attributes
+    ----------
+    iterations : int, optional
+        Passes over all tilts (default 20).
+    strength : float, optional
+        Multiplies the data-driven regularisation weight (default 1; larger = smoother).
+    weight : float, optional
+        The prior weight λ itself, bypassing the data-driven choice.
+    photons : float, optional
+        Incident photons per pixel (from the flats): rays weighted by their Poisson variance.
+    subsets : int, optional
+        Ordered subsets of interleaved tilts (default 8, at least 12 tilts each).
+    """
+
+    iterations: int | None = None
+    strength: float | None = None
+    weight: float | None = None
+    photons: float | None = None
+    subsets: int | None = None
+
 
 #: λ = strength · _SCALE / c² (measured best on a cell phantom at ±65°, clean to 2·10³ photons).
 _SCALE = 1000.0
 #: Noise floor relative to the data's 99th percentile (discretisation and model mismatch).
 _MODEL_ERROR = 0.005
-_RAY_FRACTION = 0.0  # the ray-driven model (not the adjoint) destabilises the momentum
 
 
 def regularisation_weight(contrast: float, strength: float = 1.0) -> float:
@@ -143,18 +169,14 @@ def mbir(
     lam = regularisation_weight(contrast, k) if weight is None else float(weight)
     delta = np.float32(MBIR_DEFAULTS["delta"] * max(contrast, 1e-12))
 
-    cos, sin = geometry(a)
     # at least ~12 tilts per subset: smaller subsets make the accelerated iteration unstable
     groups = _subsets(nt, min(n_sub, max(1, nt // 12)))
-    mask = circle_mask(nz, nc)[..., None].astype(np.float32) if circle else None
-    ones_v = np.ones((nz, nc, 1), np.float32) if mask is None else mask
-    geo = []
-    for g in groups:
-        cg, sg = cos[g], sin[g]
-        row = forward_slab(ones_v, cg, sg, axis_offset=axis_offset, backend=backend)
-        geo.append((cg, sg, row))
+    mask = circle_mask(nz, nc) if circle else None
+    # the pixel-driven pair: the momentum needs the true adjoint (the ray-driven model destabilises it)
+    op = ParallelBeamProjector(a, nz, nc, axis_offset=axis_offset, mask=mask, backend=backend)
+    ones_v = op.ones_volume()
+    rows = [op.forward(ones_v, g) for g in groups]
     step = slab_size_for(nt, nz, nc, nr, slab_size, arrays=6)
-    n_ray = int(n_iter * _RAY_FRACTION)  # the last iterations with the ray-driven model (as SIRT)
     for r0, r1 in iter_slabs(nr, step):
         b = np.ascontiguousarray(p[:, r0:r1, :].transpose(0, 2, 1), dtype=np.float32)
         if photons is not None:
@@ -167,25 +189,24 @@ def mbir(
         del b
         # SQS denominators: n_sub · A_Sᵀ W_S A_S 1 + prior curvature (8 λ)
         dens = []
-        for (cg, sg, row), wg in zip(geo, ws, strict=True):
-            d = back_slab(wg * row, cg, sg, nz, axis_offset=axis_offset, backend=backend)
+        for g, row, wg in zip(groups, rows, ws, strict=True):
+            d = op.adjoint(wg * row, g)
             d *= len(groups)
             d += np.float32(8.0 * lam)
             inv = np.where(d > 0, 1.0 / np.maximum(d, 1e-30), 0.0).astype(np.float32)
-            if mask is not None:
-                inv *= mask
+            if op.mask is not None:
+                inv *= op.mask
             dens.append(inv)
         x = np.ascontiguousarray(out[r0:r1].transpose(1, 2, 0))
         np.maximum(x, 0, out=x)
         z = x.copy()
         t = np.ones(r1 - r0)
-        for it in range(n_iter):
-            fwd = forward_slab_ray if it >= n_iter - n_ray else forward_slab
-            for (cg, sg, _), bg, wg, inv in zip(geo, bs, ws, dens, strict=True):
-                r = fwd(z, cg, sg, axis_offset=axis_offset, backend=backend)
+        for _ in range(n_iter):
+            for g, bg, wg, inv in zip(groups, bs, ws, dens, strict=True):
+                r = op.forward(z, g)
                 np.subtract(r, bg, out=r)
                 r *= wg
-                grad = back_slab(r, cg, sg, nz, axis_offset=axis_offset, backend=backend)
+                grad = op.adjoint(r, g)
                 grad *= len(groups)
                 if lam > 0:
                     grad += np.float32(lam) * _huber_grad(z, float(delta))

@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from reconstruction.engine.validate import check_angles
+
 try:  # numba is optional: the numpy kernels below give the same numbers, slower.
     import numba
 
@@ -466,17 +468,6 @@ def _use_numba(backend: str) -> bool:
     return HAVE_NUMBA and backend != "numpy"
 
 
-def _check_angles(angles_deg: ArrayLike, n: int | None = None) -> NDArray[np.float64]:
-    angles = np.asarray(angles_deg, dtype=np.float64)
-    if angles.ndim != 1 or angles.size == 0:
-        raise ValueError(f"angles must be a non-empty 1-D sequence, got shape {angles.shape}")
-    if not np.all(np.isfinite(angles)):
-        raise ValueError("angles contain NaN or infinite values")
-    if n is not None and angles.size != n:
-        raise ValueError(f"{angles.size} angles given for a stack of {n} projections")
-    return angles
-
-
 def forward_project(
     volume: ArrayLike,
     angles_deg: ArrayLike,
@@ -507,7 +498,7 @@ def forward_project(
         vol = vol[None]
     if vol.ndim != 3:
         raise ValueError(f"volume must be 2-D or 3-D, got {vol.ndim}-D")
-    angles = _check_angles(angles_deg)
+    angles = check_angles(angles_deg, monotonic=False)
     cos, sin = geometry(angles)
     internal = np.ascontiguousarray(vol.transpose(1, 2, 0), dtype=np.float32)
     sino = forward_slab(internal, cos, sin, axis_offset=axis_offset, backend=backend)
@@ -550,7 +541,7 @@ def back_project(
         proj = proj[:, None, :]
     if proj.ndim != 3:
         raise ValueError(f"projections must be 2-D or 3-D, got {proj.ndim}-D")
-    angles = _check_angles(angles_deg, proj.shape[0])
+    angles = check_angles(angles_deg, proj.shape[0], monotonic=False)
     nz = proj.shape[2] if thickness is None else int(thickness)
     if nz < 1:
         raise ValueError(f"thickness must be positive, got {thickness}")

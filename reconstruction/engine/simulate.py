@@ -32,6 +32,7 @@ from scipy import ndimage
 
 from .phantoms import cell_phantom, shepp_logan_3d
 from .psf import ZonePlate, otf, psf_half_width
+from .validate import check_angles
 
 __all__ = [
     "SimulatedSeries",
@@ -53,15 +54,6 @@ def tilt_angles(max_angle: float = 65.0, step: float = 1.0, min_angle: float | N
         raise ValueError(f"max angle {max_angle} must exceed min angle {lo}")
     n = int(math.floor((max_angle - lo) / step + 1e-9)) + 1
     return lo + step * np.arange(n, dtype=np.float64)
-
-
-def _check_angles(angles: Any) -> np.ndarray:
-    a = np.asarray(angles, dtype=np.float64)
-    if a.ndim != 1 or a.size == 0:
-        raise ValueError(f"angles must be a non-empty 1-D sequence, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("angles contain NaN or infinite values")
-    return a
 
 
 def _support_radius(volume: np.ndarray) -> float:
@@ -163,7 +155,7 @@ def project(
         raise ValueError(f"volume must be 3-D (rows, thickness, columns), got shape {vol.shape}")
     if not np.all(np.isfinite(vol)):
         raise ValueError("volume contains NaN or infinite values")
-    a = _check_angles(angles)
+    a = check_angles(angles, monotonic=False)
     if not np.isfinite(pixel_size_um) or pixel_size_um <= 0:
         raise ValueError(f"pixel size must be a positive number of µm, got {pixel_size_um!r}")
     series = focal_planes_um is not None and np.ndim(focal_planes_um) == 1

@@ -9,13 +9,17 @@ __all__ = [
     "check_angles",
     "check_finite",
     "check_flat",
+    "check_focal_series",
+    "check_pixel_size",
     "check_projections",
     "check_series",
 ]
 
 
-def check_angles(angles: ArrayLike, n_projections: int | None = None) -> NDArray[np.float64]:
+def check_angles(angles: ArrayLike, n_projections: int | None = None, *, monotonic: bool = True) -> NDArray[np.float64]:
     """Check tilt angles (degrees): 1-D, finite, strictly monotonic, count matching the stack.
+
+    The one angle check of the engine (reconstruction, projectors, simulator, readers).
 
     Parameters
     ----------
@@ -23,6 +27,9 @@ def check_angles(angles: ArrayLike, n_projections: int | None = None) -> NDArray
         Tilt angles in degrees.
     n_projections : int, optional
         Number of projections in the stack they belong to.
+    monotonic : bool
+        Require a strictly monotonic series without duplicates and spanning less than a full turn
+        (a tilt series); ``False`` for projecting at arbitrary angles.
 
     Returns
     -------
@@ -38,7 +45,7 @@ def check_angles(angles: ArrayLike, n_projections: int | None = None) -> NDArray
         raise ValueError("tilt angles contain NaN or infinite values")
     if n_projections is not None and a.size != n_projections:
         raise ValueError(f"angle count does not match the stack: {a.size} angles for {n_projections} projections")
-    if a.size > 1:
+    if monotonic and a.size > 1:
         d = np.diff(a)
         if np.any(d == 0):
             i = int(np.flatnonzero(d == 0)[0])
@@ -66,10 +73,11 @@ def check_projections(projections: ArrayLike, ndim: tuple[int, ...] = (3,)) -> N
     if p.dtype == object or not (np.issubdtype(p.dtype, np.floating) or np.issubdtype(p.dtype, np.integer)):
         raise ValueError(f"projections must be a numeric array, got dtype {p.dtype}")
     if p.ndim not in ndim:
+        layouts = {3: "(tilts, rows, columns)", 4: "(tilts, focal planes, rows, columns)"}
         raise ValueError(
             "projections have the wrong dimensions: expected "
-            + " or ".join(f"{n}-D" for n in ndim)
-            + f" (tilts, rows, columns), got shape {p.shape}"
+            + " or ".join(f"{n}-D {layouts.get(n, '')}".rstrip() for n in ndim)
+            + f", got shape {p.shape}"
         )
     if 0 in p.shape:
         raise ValueError(f"projections are empty: shape {p.shape}")
@@ -84,6 +92,36 @@ def check_series(projections: ArrayLike, angles: ArrayLike) -> tuple[NDArray, ND
     p = check_projections(projections)
     a = check_angles(angles, p.shape[0])
     return p, a
+
+
+def check_focal_series(
+    projections: ArrayLike, angles: ArrayLike, focal_planes_um: ArrayLike, pixel_size_um: float
+) -> tuple[NDArray, NDArray[np.float64], NDArray[np.float64]]:
+    """Check a focal series ``(tilts, focal planes, rows, columns)``, its angles and its optics.
+
+    Returns the projections, the angles (:func:`check_angles`) and the plane positions (µm along
+    the beam: finite, distinct, one per plane) as float64.
+    """
+    p = check_projections(projections, ndim=(4,))
+    a = check_angles(angles, p.shape[0])
+    f = np.asarray(focal_planes_um, dtype=np.float64)
+    if f.ndim != 1 or f.size != p.shape[1]:
+        raise ValueError(f"got {f.size} focal plane positions for {p.shape[1]} focal planes")
+    if not np.all(np.isfinite(f)) or np.unique(f).size != f.size:
+        raise ValueError("focal plane positions must be finite and distinct")
+    check_pixel_size(pixel_size_um)
+    return p, a, f
+
+
+def check_pixel_size(pixel_size_um: float) -> float:
+    """A pixel size in µm: a finite positive number."""
+    try:
+        v = float(pixel_size_um)
+    except (TypeError, ValueError):
+        raise ValueError(f"pixel size must be a positive number of µm, got {pixel_size_um!r}") from None
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"pixel size must be a positive number of µm, got {pixel_size_um!r}")
+    return v
 
 
 def check_flat(flat: ArrayLike, dark: ArrayLike | None = None) -> None:

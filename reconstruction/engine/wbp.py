@@ -11,6 +11,7 @@ not counted twice, and a limited-range series keeps the true absorption of unifo
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
@@ -23,6 +24,7 @@ from reconstruction.engine.validate import check_series
 
 __all__ = [
     "FILTERS",
+    "WBPOptions",
     "angle_weights",
     "circle_mask",
     "filter_projections",
@@ -37,6 +39,22 @@ WEDGE_FACTOR = 4
 WEDGE_ITERATIONS = 30
 
 FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann", "none")
+
+
+@dataclass(frozen=True)
+class WBPOptions:
+    """Settings of :func:`wbp`.
+
+    Attributes
+    ----------
+    filter_name : str
+        Filter window, one of :data:`FILTERS`.
+    correct_wedge : bool, optional
+        Restore the low frequencies a missing wedge takes (default: when the angles leave one).
+    """
+
+    filter_name: str = "ram-lak"
+    correct_wedge: bool | None = None
 
 
 def padded_size(n: int, margin: int = 0) -> int:
@@ -101,8 +119,30 @@ def ramp_filter(n_columns: int, filter_name: str = "ram-lak", margin: int = 0) -
     return h
 
 
-def angle_weights(angles_deg: ArrayLike) -> NDArray[np.float32]:
+def _direction_gaps(angles_deg: ArrayLike) -> tuple[NDArray[np.intp], NDArray[np.float64], int, bool]:
+    """The tilts' directions folded onto [0, π) and sorted: ``(order, gaps, widest, wedge)``.
+
+    ``gaps[i]`` is the gap (radians) after the ``i``-th sorted direction (the last one across
+    180°), ``widest`` the index of the widest, and ``wedge`` whether it is wider than 2.5 times
+    the typical (median positive) gap: a missing wedge.
+    """
+    a = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel())
+    folded = np.mod(a, np.pi)
+    order = np.argsort(folded, kind="stable")
+    s = folded[order]
+    gaps = np.empty(a.size)
+    gaps[:-1] = np.diff(s)
+    gaps[-1] = s[0] + np.pi - s[-1]  # gap across 180°, between the last and the first direction
+    positive = gaps[gaps > 1e-9]
+    typical = float(np.median(positive)) if positive.size else np.pi
+    widest = int(np.argmax(gaps))
+    return order, gaps, widest, bool(positive.size and gaps[widest] > 2.5 * typical)
+
+
+def angle_weights(angles_deg: ArrayLike, *, half_turn: bool = True) -> NDArray[np.float32]:
     """Angular integration weights (radians) of the tilts, summing to π.
+
+    The one angle weighting of the engine (WBP, the focus-stack back-projection).
 
     Opposite views carry the same line integrals, so the angles are folded onto [0°, 180°) and
     each tilt gets half the (circular) gap to its two neighbours there: a full turn (0…359° or
@@ -114,21 +154,17 @@ def angle_weights(angles_deg: ArrayLike) -> NDArray[np.float32]:
     ``iradon`` and ODL do). That keeps the absorption of uniform regions at its true value: the
     missing wedge takes the same share of every region's low frequencies, and weighting by the
     real step alone would leave flat regions ~28% low at ±65°.
+
+    With ``half_turn=False`` a series with a missing wedge keeps each tilt's real angular
+    interval (the weights sum to the covered range): the focus-stack back-projection of
+    :mod:`reconstruction.engine.focus` weights so, its flat regions are then not absolute on a
+    limited tilt range.
     """
-    a = np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel())
-    n = a.size
+    n = np.asarray(angles_deg).size
     if n == 1:
         return np.array([np.pi], dtype=np.float32)
-    folded = np.mod(a, np.pi)
-    order = np.argsort(folded, kind="stable")
-    s = folded[order]
-    gaps = np.empty(n)
-    gaps[:-1] = np.diff(s)
-    gaps[-1] = s[0] + np.pi - s[-1]  # gap across 180°, between the last and the first direction
-    positive = gaps[gaps > 1e-9]
-    typical = float(np.median(positive)) if positive.size else np.pi
-    wedge = int(np.argmax(gaps))
-    if gaps[wedge] > 2.5 * typical:
+    order, gaps, wedge, has_wedge = _direction_gaps(angles_deg)
+    if has_wedge:
         # rotate so the wedge is the gap after the last direction; the ends see one neighbour
         shift = wedge + 1
         s_gaps = np.roll(gaps, -shift)  # s_gaps[-1] is the wedge
@@ -138,10 +174,11 @@ def angle_weights(angles_deg: ArrayLike) -> NDArray[np.float32]:
         w_sorted[0] = lin[0]
         w_sorted[-1] = lin[-1]
         w_sorted = np.roll(w_sorted, shift)
+        total = w_sorted.sum() if half_turn else np.pi
     else:
         w_sorted = 0.5 * (gaps + np.roll(gaps, 1))
-    total = w_sorted.sum()
-    if total <= 0:  # every tilt in the same direction
+        total = w_sorted.sum()
+    if w_sorted.sum() <= 0:  # every tilt in the same direction
         w_sorted = np.full(n, 1.0)
         total = float(n)
     w = np.empty(n)
@@ -151,13 +188,9 @@ def angle_weights(angles_deg: ArrayLike) -> NDArray[np.float32]:
 
 def has_missing_wedge(angles_deg: ArrayLike) -> bool:
     """True when the tilts leave a gap in direction wider than 2.5 times their typical step."""
-    a = np.mod(np.deg2rad(np.asarray(angles_deg, dtype=np.float64).ravel()), np.pi)
-    if a.size < 2:
+    if np.asarray(angles_deg).size < 2:
         return True
-    s = np.sort(a)
-    gaps = np.append(np.diff(s), s[0] + np.pi - s[-1])
-    positive = gaps[gaps > 1e-9]
-    return bool(positive.size and gaps.max() > 2.5 * np.median(positive))
+    return _direction_gaps(angles_deg)[3]
 
 
 def _cubic_matrix(n_fine: int, n_coarse: int, factor: int) -> NDArray[np.float32]:

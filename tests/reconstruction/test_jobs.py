@@ -231,3 +231,46 @@ def test_focal_series_reconstructs_as_one_slab(member, beam_session, grid, tmp_p
     job.refresh_from_db()
     assert job.state == JobState.SUCCEEDED, job.error
     assert job.slab_count == 1 and job.volume.depth == 8
+
+
+def test_a_single_focus_series_with_its_zone_plate_gets_the_psf_aware_method(member, beam_session, grid, mrc_series):
+    path, projections, angles = mrc_series
+    optics = services.Acquisition(photon_energy_ev=520.0, zone_plate_outer_zone_nm=25.0, zone_plate_diameter_um=50.0)
+    dataset = services.dataset_upload(
+        by=member, session=beam_session, grid=grid, upload=SimpleUploadedFile(path.name, path.read_bytes()),
+        angles_file=SimpleUploadedFile("tilt.tlt", path.with_suffix(".tlt").read_bytes()), acquisition=optics,
+    )  # fmt: skip
+    assert services.default_method(dataset) == "psf-sirt"
+    job = services.dataset_decide(dataset=dataset, accept=True, by=member)
+    job.refresh_from_db()
+    assert job.method == "psf-sirt" and job.state == JobState.SUCCEEDED, job.error
+    assert job.slab_count == 1  # the engine overlaps its own slabs: the 3-D PSF couples neighbouring rows
+    optics = {"zone_plate": services.zone_plate_of(dataset), "pixel_size_um": dataset.pixel_size_um}
+
+    def volume_of(job) -> np.ndarray:
+        with mrcfile.open(default_storage.path(job.volume.file.name)) as mrc:
+            return np.array(mrc.data)
+
+    # It takes the tilt axis in the centre: the drift-corrected projections are moved by minus the axis offset.
+    dataset.refresh_from_db()
+    shifts = np.asarray(dataset.alignment["shifts"]) - [0.0, job.parameters["axis_offset"]]
+    expected = engine.reconstruct(
+        engine.apply_shifts(projections, shifts), angles, method="psf-sirt", thickness=dataset.columns, **optics
+    )
+    np.testing.assert_allclose(volume_of(job), expected / dataset.pixel_size_um, rtol=1e-5, atol=1e-5)
+    moved, _ = services.job_request(
+        dataset=dataset, method="psf-sirt", parameters={"axis_offset": 2, "align": False}, by=member
+    )
+    moved.refresh_from_db()
+    expected = engine.reconstruct(
+        engine.apply_shifts(projections, np.tile([0.0, -2.0], (len(angles), 1))), angles, method="psf-sirt",
+        thickness=dataset.columns, **optics,
+    )  # fmt: skip
+    np.testing.assert_allclose(volume_of(moved), expected / dataset.pixel_size_um, rtol=1e-5, atol=1e-5)
+
+
+def test_the_psf_aware_method_needs_the_zone_plate(dataset, member):
+    services.dataset_decide(dataset=dataset, accept=True, by=member)
+    assert services.default_method(dataset) == "sirt"
+    with pytest.raises(DomainError, match="psf-sirt needs the zone plate"):
+        services.job_request(dataset=dataset, method="psf-sirt", parameters={}, by=member)
