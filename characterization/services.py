@@ -372,47 +372,55 @@ def check_image_analyse(*, image_id: int, timings: dict | None = None) -> CheckI
     previews = imaging.make_previews(decoded.data, channel_names=image.channel_names, rgb=decoded.rgb, stats=stats)
     folder = image_folder(image)
     old = [image.preview.name, image.thumbnail.name, *[c.get("file", "") for c in image.channel_previews]]
-    _delete_stored([n for n in old if n])
-    preview_name = default_storage.save(f"{folder}/preview.jpg", ContentFile(previews.preview_jpeg))
-    thumb_name = default_storage.save(f"{folder}/thumb.jpg", ContentFile(previews.thumbnail_jpeg))
-    channel_entries = []
-    for index, jpeg in enumerate(previews.channel_jpegs):
-        stored = default_storage.save(f"{folder}/channel-{index}.jpg", ContentFile(jpeg))
-        label = image.channel_names[index] if index < len(image.channel_names) else f"Channel {index + 1}"
-        channel_entries.append(
-            {
-                "index": index,
-                "name": label,
-                "colour": "#{:02x}{:02x}{:02x}".format(*previews.colours[index]),
-                "file": stored,
-            }
+    saved: list[str] = []  # removed again if anything below fails (the old previews stay in use)
+    try:
+        preview_name = default_storage.save(f"{folder}/preview.jpg", ContentFile(previews.preview_jpeg))
+        saved.append(preview_name)
+        thumb_name = default_storage.save(f"{folder}/thumb.jpg", ContentFile(previews.thumbnail_jpeg))
+        saved.append(thumb_name)
+        channel_entries = []
+        for index, jpeg in enumerate(previews.channel_jpegs):
+            stored = default_storage.save(f"{folder}/channel-{index}.jpg", ContentFile(jpeg))
+            saved.append(stored)
+            label = image.channel_names[index] if index < len(image.channel_names) else f"Channel {index + 1}"
+            channel_entries.append(
+                {
+                    "index": index,
+                    "name": label,
+                    "colour": "#{:02x}{:02x}{:02x}".format(*previews.colours[index]),
+                    "file": stored,
+                }
+            )
+        del previews
+        if timings is not None:
+            timings["previews"] = time.perf_counter() - clock
+        progress(50)
+        clock = time.perf_counter()
+        result = metrics.compute_metrics(
+            decoded.data,
+            atlas=image.kind == ImageKind.ATLAS,
+            bright_foreground=image.modality != Modality.BRIGHTFIELD,
+            progress=lambda fraction: progress(50 + 45 * fraction),
+            stats=stats,
         )
-    del previews
-    if timings is not None:
-        timings["previews"] = time.perf_counter() - clock
-    progress(50)
-    clock = time.perf_counter()
-    result = metrics.compute_metrics(
-        decoded.data,
-        atlas=image.kind == ImageKind.ATLAS,
-        bright_foreground=image.modality != Modality.BRIGHTFIELD,
-        progress=lambda fraction: progress(50 + 45 * fraction),
-        stats=stats,
-    )
-    del decoded
-    if timings is not None:
-        timings["metrics"] = time.perf_counter() - clock
-    CheckImage.objects.filter(pk=image_id).update(
-        preview=preview_name,
-        thumbnail=thumb_name,
-        channel_previews=channel_entries,
-        metrics=result,
-        metrics_version=metrics.METRICS_VERSION,
-        metrics_status=MetricsStatus.DONE,
-        metrics_progress=100,
-        metrics_error="",
-        metrics_finished_at=timezone.now(),
-    )
+        del decoded
+        if timings is not None:
+            timings["metrics"] = time.perf_counter() - clock
+        CheckImage.objects.filter(pk=image_id).update(
+            preview=preview_name,
+            thumbnail=thumb_name,
+            channel_previews=channel_entries,
+            metrics=result,
+            metrics_version=metrics.METRICS_VERSION,
+            metrics_status=MetricsStatus.DONE,
+            metrics_progress=100,
+            metrics_error="",
+            metrics_finished_at=timezone.now(),
+        )
+    except BaseException:
+        _delete_stored(saved)
+        raise
+    _delete_stored([n for n in old if n])  # only now: until the new ones are in place the old ones serve
     image.refresh_from_db()
     return image
 
