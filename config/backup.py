@@ -145,8 +145,9 @@ def backup_create(directory: Path) -> Summary:
     media_root = Path(settings.MEDIA_ROOT)
     files: dict[str, dict] = {}
     # One transaction, so the rows and their counts are one moment's (PostgreSQL: repeatable read).
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and outermost:  # must be the transaction's first statement
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         counts = {label: n for label, n in row_counts().items() if not _excluded(apps.get_model(label))}
