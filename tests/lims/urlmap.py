@@ -276,6 +276,34 @@ def changed_tables(before: dict, after: dict) -> list[str]:
     return sorted(t for t in set(before) | set(after) if before.get(t) != after.get(t))
 
 
+def _changes() -> int | None:
+    """SQLite's count of rows this connection has inserted, updated or deleted (None elsewhere)."""
+    if connection.vendor != "sqlite":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT total_changes()")
+        return cursor.fetchone()[0]
+
+
+class Watch:
+    """Whether the database changed since the watch began: every row of every table compared, skipped
+    on SQLite when the connection has written no row at all since the last look."""
+
+    def __init__(self):
+        self.before = db_fingerprint()
+        self.mark = _changes()
+
+    def changed(self) -> list[str]:
+        mark = _changes()
+        if mark is not None and mark == self.mark:
+            return []
+        self.mark = mark
+        return changed_tables(self.before, db_fingerprint())
+
+    def reset(self) -> None:
+        self.before, self.mark = db_fingerprint(), _changes()
+
+
 def rolled_back(call):
     """Run `call` in a transaction that is rolled back, so an allowed write leaves the world as it was."""
     with transaction.atomic():
