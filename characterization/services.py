@@ -355,26 +355,31 @@ def check_image_analyse(*, image_id: int, timings: dict | None = None) -> CheckI
     with timed("previews"):
         stats = [metrics.channel_stats(channel) for channel in decoded.data]
         stored = _previews_store(image, decoded, stats)
-    progress(50)
-    with timed("metrics"):
-        result = metrics.compute_metrics(
-            decoded.data,
-            atlas=image.kind == ImageKind.ATLAS,
-            bright_foreground=image.modality != Modality.BRIGHTFIELD,
-            progress=lambda fraction: progress(50 + 45 * fraction),
-            stats=stats,
+    new_files = [stored["preview"], stored["thumbnail"], *[c["file"] for c in stored["channel_previews"]]]
+    try:
+        progress(50)
+        with timed("metrics"):
+            result = metrics.compute_metrics(
+                decoded.data,
+                atlas=image.kind == ImageKind.ATLAS,
+                bright_foreground=image.modality != Modality.BRIGHTFIELD,
+                progress=lambda fraction: progress(50 + 45 * fraction),
+                stats=stats,
+            )
+        del decoded
+        CheckImage.objects.filter(pk=image_id).update(
+            **stored,
+            metrics=result,
+            metrics_version=metrics.METRICS_VERSION,
+            metrics_status=MetricsStatus.DONE,
+            metrics_progress=100,
+            metrics_error="",
+            metrics_finished_at=timezone.now(),
         )
-    del decoded
+    except BaseException:
+        _delete_stored(new_files)  # the old previews stay in use
+        raise
     old = [image.preview.name, image.thumbnail.name, *[c.get("file", "") for c in image.channel_previews]]
-    CheckImage.objects.filter(pk=image_id).update(
-        **stored,
-        metrics=result,
-        metrics_version=metrics.METRICS_VERSION,
-        metrics_status=MetricsStatus.DONE,
-        metrics_progress=100,
-        metrics_error="",
-        metrics_finished_at=timezone.now(),
-    )
     # The old previews go once the new ones are recorded: a crash before leaves the old ones in place.
     _delete_stored([n for n in old if n])
     image.refresh_from_db()
@@ -421,22 +426,32 @@ def _previews_store(image: CheckImage, decoded, stats) -> dict:
     """Write the preview, the thumbnail and one picture per channel; returns the fields that name them."""
     previews = imaging.make_previews(decoded.data, channel_names=image.channel_names, rgb=decoded.rgb, stats=stats)
     folder = image_folder(image)
-    channel_entries = []
-    for index, jpeg in enumerate(previews.channel_jpegs):
-        label = image.channel_names[index] if index < len(image.channel_names) else f"Channel {index + 1}"
-        channel_entries.append(
-            {
-                "index": index,
-                "name": label,
-                "colour": "#{:02x}{:02x}{:02x}".format(*previews.colours[index]),
-                "file": default_storage.save(f"{folder}/channel-{index}.jpg", ContentFile(jpeg)),
-            }
-        )
-    return {
-        "preview": default_storage.save(f"{folder}/preview.jpg", ContentFile(previews.preview_jpeg)),
-        "thumbnail": default_storage.save(f"{folder}/thumb.jpg", ContentFile(previews.thumbnail_jpeg)),
-        "channel_previews": channel_entries,
-    }
+    saved: list[str] = []  # removed again if a write fails (the old previews stay in use)
+
+    def save(name: str, content: bytes) -> str:
+        saved.append(default_storage.save(f"{folder}/{name}", ContentFile(content)))
+        return saved[-1]
+
+    try:
+        channel_entries = []
+        for index, jpeg in enumerate(previews.channel_jpegs):
+            label = image.channel_names[index] if index < len(image.channel_names) else f"Channel {index + 1}"
+            channel_entries.append(
+                {
+                    "index": index,
+                    "name": label,
+                    "colour": "#{:02x}{:02x}{:02x}".format(*previews.colours[index]),
+                    "file": save(f"channel-{index}.jpg", jpeg),
+                }
+            )
+        return {
+            "preview": save("preview.jpg", previews.preview_jpeg),
+            "thumbnail": save("thumb.jpg", previews.thumbnail_jpeg),
+            "channel_previews": channel_entries,
+        }
+    except BaseException:
+        _delete_stored(saved)
+        raise
 
 
 def check_image_metrics_failed(*, image_id: int, error: str) -> None:

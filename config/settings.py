@@ -74,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "lims.middleware.LoginRequiredMiddleware",
+    # A dropped database connection is a 503 "try again" (nothing was written), not a server error.
+    "lims.middleware.DatabaseUnavailableMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -201,7 +203,8 @@ LIMS_DATASET_MAX_DECODED_BYTES = env_int("LIMS_DATASET_MAX_DECODED_BYTES", 16 * 
 # of zeros that decodes to 1 GiB is a bomb, not a micrograph).
 LIMS_IMAGE_MAX_COMPRESSION_RATIO = env_int("LIMS_IMAGE_MAX_COMPRESSION_RATIO", 200)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # FileSystemStorage that never leaves a truncated file under a real name (lims/storage.py).
+    "default": {"BACKEND": "lims.storage.AtomicFileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if PRODUCTION

@@ -208,15 +208,14 @@ class DatasetUploadViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, v
     @action(detail=True, methods=["put"], parser_classes=[ChunkParser])
     def chunk(self, request, pk=None):
         """Append raw bytes at `offset`."""
+        upload = self.get_object()  # first: someone else's upload is absent (404), whatever the offset
         try:
             offset = int(request.query_params.get("offset", ""))
         except ValueError:
             raise DomainError(
                 "offset: the byte offset of this chunk, a whole number (ask GET for received_bytes).", field="offset"
             ) from None
-        upload = services.upload_append(
-            upload=self.get_object(), offset=offset, data=request.data or b"", by=request.user
-        )
+        upload = services.upload_append(upload=upload, offset=offset, data=request.data or b"", by=request.user)
         return Response(DatasetUploadSerializer(upload).data)
 
 

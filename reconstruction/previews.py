@@ -22,7 +22,7 @@ def to_uint8(image: np.ndarray, low: float | None = None, high: float | None = N
         low = p_low if low is None else low
         high = p_high if high is None else high
     if not high > low:
-        high = low + 1e-6
+        high = low + max(abs(low) * 1e-6, 1e-6)  # also where low is so large that low + 1e-6 == low
     scaled = (np.nan_to_num(data, nan=low) - low) * (255.0 / (high - low))
     return np.clip(scaled, 0, 255).astype(np.uint8)
 
@@ -88,6 +88,6 @@ def histogram(volume: np.ndarray, bins: int = 64) -> dict:
         return {"edges": [], "counts": []}
     low, high = np.percentile(finite, (0.1, 99.9))
     if not high > low:
-        high = low + 1e-6
+        high = low + max(abs(low) * 1e-6, 1e-6)  # also where low is so large that low + 1e-6 == low
     counts, edges = np.histogram(finite, bins=bins, range=(float(low), float(high)))
     return {"edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in counts]}

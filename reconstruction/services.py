@@ -1018,16 +1018,21 @@ def volume_assemble(*, job_id: int) -> Volume | None:
         write_volume(path, volume, dataset.pixel_size_um)
 
     _atomic_write(target, write)
-    sha = sha256_of(target)
     preview_names = {}
-    centre = {"xy": volume.shape[1] // 2, "xz": volume.shape[0] // 2, "yz": volume.shape[2] // 2}
-    low, high = np.percentile(volume, (0.5, 99.5))
-    for plane, index in centre.items():
-        picture = previews.png_bytes(
-            previews.to_uint8(previews.volume_slice(volume, plane, index), low, high), max_side=512
-        )
-        preview_names[plane] = default_storage.save(f"{slab_folder(job)}/preview-{plane}.png", ContentFile(picture))
-    fsc, resolution = _even_odd_fsc(job, dataset, fourier_shell_correlation)
+    try:
+        sha = sha256_of(target)
+        centre = {"xy": volume.shape[1] // 2, "xz": volume.shape[0] // 2, "yz": volume.shape[2] // 2}
+        low, high = np.percentile(volume, (0.5, 99.5))
+        for plane, index in centre.items():
+            picture = previews.png_bytes(
+                previews.to_uint8(previews.volume_slice(volume, plane, index), low, high), max_side=512
+            )
+            preview_names[plane] = default_storage.save(f"{slab_folder(job)}/preview-{plane}.png", ContentFile(picture))
+        fsc, resolution = _even_odd_fsc(job, dataset, fourier_shell_correlation)
+    except BaseException:
+        # No volume row will point at these: remove them (a disk that filled up gets its space back).
+        _delete_stored([name, *preview_names.values()])
+        raise
     _append_log(
         job.pk,
         "volume written; " + (f"resolution {resolution:.0f} nm (FSC 0.143)" if resolution else "FSC: no crossing"),

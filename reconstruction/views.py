@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from lims.errors import DomainError
-from lims.forms import show_domain_error
+from lims.forms import parse_id, show_domain_error
 from reconstruction import plots, previews, selectors, services, views_common
 from reconstruction.forms import DatasetForm, DecisionForm, JobForm
 from reconstruction.models import DatasetStatus, JobState
@@ -57,11 +57,8 @@ def dataset_add(request):
             )
             return redirect("reconstruction:dataset-detail", dataset.pk)
     if request.method == "GET" and request.GET.get("grid"):
-        entry = (
-            form.fields["entry"].queryset.filter(grid_id=request.GET["grid"]).first()
-            if request.GET["grid"].isdigit()
-            else None
-        )
+        grid_id = parse_id(request.GET["grid"])  # text and ids beyond 64 bits preselect nothing
+        entry = form.fields["entry"].queryset.filter(grid_id=grid_id).first() if grid_id else None
         if entry:
             form.initial["entry"] = entry.pk
     return render(

@@ -6,6 +6,7 @@ import django_filters
 from django import forms
 
 from lims import permissions
+from lims.forms import IdFilter
 from vitrification.models import HPFRun, Instrument, InstrumentKind, PlungeRun
 
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -35,9 +36,9 @@ class RunFilter(django_filters.FilterSet):
     performed_before = django_filters.DateFilter(
         field_name="performed_at", lookup_expr="date__lte", label="To", widget=DATE
     )
-    grid = django_filters.NumberFilter(field_name="outcomes__grid", widget=forms.HiddenInput)
-    lab = django_filters.NumberFilter(widget=forms.HiddenInput)
-    operator = django_filters.NumberFilter(widget=forms.HiddenInput)
+    grid = IdFilter(field_name="outcomes__grid", widget=forms.HiddenInput)
+    lab = IdFilter(widget=forms.HiddenInput)
+    operator = IdFilter(widget=forms.HiddenInput)
 
 
 class PlungeRunFilter(RunFilter):
