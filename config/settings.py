@@ -240,6 +240,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Grids, seeding, vitrification, checks, beamtime and reconstruction for cryo-SXT labs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components (`Grid` answers, `GridRequest` is sent): read-only fields are
+    # required in answers only, write-only ones in requests only, so both halves match what the server does.
+    "COMPONENT_SPLIT_REQUEST": True,
     # /api/docs/ serves Swagger UI from drf-spectacular-sidecar's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
