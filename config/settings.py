@@ -200,6 +200,12 @@ LIMS_DATASET_MAX_DECODED_BYTES = env_int("LIMS_DATASET_MAX_DECODED_BYTES", 16 * 
 # Above 64 MiB decoded, a file may not decode to more than this many times its own size (a 1 MB TIFF
 # of zeros that decodes to 1 GiB is a bomb, not a micrograph).
 LIMS_IMAGE_MAX_COMPRESSION_RATIO = env_int("LIMS_IMAGE_MAX_COMPRESSION_RATIO", 200)
+# The licence RO-Crate exports of datasets and volumes carry (a URL and its name); CC BY 4.0 unless the
+# facility or lab says otherwise.
+LIMS_EXPORT_LICENSE = env_str("LIMS_EXPORT_LICENSE", "https://creativecommons.org/licenses/by/4.0/")
+LIMS_EXPORT_LICENSE_NAME = env_str(
+    "LIMS_EXPORT_LICENSE_NAME", "Creative Commons Attribution 4.0 International (CC BY 4.0)"
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
