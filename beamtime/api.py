@@ -262,6 +262,7 @@ class SessionViewSet(CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModel
     def _render(self, pk):
         return SessionSerializer(self.get_queryset().get(pk=pk), context=self.get_serializer_context()).data
 
+    @extend_schema(request=StatusSerializer, responses={200: SessionSerializer})
     @action(detail=True, methods=["post"], serializer_class=StatusSerializer)
     def transition(self, request, pk=None):
         """Move the session: {"status": "confirmed" | "running" | "finished" | "cancelled" | "planned", "reason"}."""
@@ -272,8 +273,10 @@ class SessionViewSet(CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModel
                                     reason=payload.validated_data["reason"])  # fmt: skip
         return Response(self._render(session.pk))
 
-    @extend_schema(request=SheetAddSerializer, responses=SampleSheetEntrySerializer(many=True))
-    @action(detail=True, methods=["get", "post"], url_path="sample-sheet", serializer_class=SheetAddSerializer)
+    @extend_schema(methods=["GET"], request=None, responses=SampleSheetEntrySerializer(many=True))
+    @extend_schema(methods=["POST"], request=SheetAddSerializer, responses={201: SampleSheetEntrySerializer})
+    @action(detail=True, methods=["get", "post"], url_path="sample-sheet", serializer_class=SheetAddSerializer,
+            pagination_class=None)  # fmt: skip
     def sample_sheet(self, request, pk=None):
         """GET: the sheet. POST {"grid", "override_reason"?}: add a grid (409 with `failing_rules` if the gate
         refuses; a QC reviewer's `override_reason` admits it), full or frozen sheets answer 409."""
@@ -442,6 +445,7 @@ class ShipmentViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnly
         shipment = services.shipment_create(session=session, by=self.request.user, **data)
         serializer.instance = self.get_queryset().get(pk=shipment.pk)
 
+    @extend_schema(request=ShipmentStatusSerializer, responses={200: ShipmentSerializer})
     @action(detail=True, methods=["post"], serializer_class=ShipmentStatusSerializer)
     def transition(self, request, pk=None):
         """{"status": "shipped" | "received" | "returned", "reason"?, "tracking_number"?}."""

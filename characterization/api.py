@@ -11,7 +11,8 @@ import json
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Prefetch
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -41,6 +42,11 @@ def _absolute(request, url: str) -> str:
 
 
 # --- targets ---------------------------------------------------------------------------------
+
+
+# What the image files answer: the original in its own type (or octet-stream), previews as JPEG.
+ORIGINAL_TYPES = (*dict.fromkeys(files.ORIGINAL_TYPES.values()), "application/octet-stream")
+JPEG = {(200, "image/jpeg"): OpenApiTypes.BINARY}
 
 
 class TargetSerializer(serializers.ModelSerializer):
@@ -280,6 +286,7 @@ class CheckImageViewSet(
     def _render(self, pk: int) -> dict:
         return CheckImageSerializer(self.get_queryset().get(pk=pk), context=self.get_serializer_context()).data
 
+    @extend_schema(request=CalibrateSerializer, responses={200: CheckImageSerializer})
     @action(detail=True, methods=["post"], serializer_class=CalibrateSerializer)
     def calibrate(self, request, pk=None):
         """Calibrate to the grid: {"landmarks": [{"x", "y", "square": "C4"}, …]} (≥ 3, not collinear)."""
@@ -289,27 +296,38 @@ class CheckImageViewSet(
         services.check_image_calibrate(image=image, landmarks=payload.validated_data["landmarks"], by=request.user)
         return Response(self._render(image.pk))
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses={202: CheckImageSerializer})
     @action(detail=True, methods=["post"])
     def recompute(self, request, pk=None):
         """Compute previews and metrics again."""
         image = services.check_image_metrics_requeue(image=self.get_object(), by=request.user)
         return Response(self._render(image.pk), status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(responses={(200, t): OpenApiTypes.BINARY for t in ORIGINAL_TYPES})
     @action(detail=True, methods=["get"], url_path="original", url_name="original")
     def original(self, request, pk=None):
+        """The uploaded file, as it was uploaded (an attachment under its original name)."""
         return files.image_file_response(self.get_object(), "original")
 
+    @extend_schema(responses=JPEG)
     @action(detail=True, methods=["get"], url_path="preview", url_name="preview")
     def preview(self, request, pk=None):
+        """The preview (JPEG; 404 until the metrics task has made it)."""
         return files.image_file_response(self.get_object(), "preview")
 
+    @extend_schema(responses=JPEG)
     @action(detail=True, methods=["get"], url_path="thumbnail", url_name="thumbnail")
     def thumbnail(self, request, pk=None):
+        """The thumbnail (JPEG; 404 until the metrics task has made it)."""
         return files.image_file_response(self.get_object(), "thumbnail")
 
+    @extend_schema(
+        responses=JPEG,
+        parameters=[OpenApiParameter("index", int, OpenApiParameter.PATH, description="Channel number, from 0")],
+    )
     @action(detail=True, methods=["get"], url_path=r"channels/(?P<index>\d+)", url_name="channel")
     def channel(self, request, pk=None, index=None):
+        """One channel's preview (JPEG)."""
         return files.image_file_response(self.get_object(), "channel", index=int(index))
 
 
@@ -423,6 +441,7 @@ class CheckViewSet(CSVExportMixin, mixins.CreateModelMixin, mixins.UpdateModelMi
             CheckSerializer(self.get_queryset().get(pk=check.pk), context=self.get_serializer_context()).data
         )
 
+    @extend_schema(responses=CheckSerializer(many=True))
     @action(detail=False, methods=["get"], url_path="review-queue")
     def review_queue(self, request):
         """Post-vitrification checks awaiting a decision in the labs where you review, oldest first."""

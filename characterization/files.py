@@ -13,13 +13,13 @@ from django.http import FileResponse, Http404
 
 from characterization.models import CheckImage
 
-_ORIGINAL_TYPES = {"tiff": "image/tiff", "ome-tiff": "image/tiff", "png": "image/png", "jpeg": "image/jpeg"}
+ORIGINAL_TYPES = {"tiff": "image/tiff", "ome-tiff": "image/tiff", "png": "image/png", "jpeg": "image/jpeg"}
 
 
 def image_file_response(image: CheckImage, which: str, *, index: int | None = None) -> FileResponse:
     """The original (as an attachment, under its uploaded name) or a derived JPEG preview."""
     if which == "original":
-        name, content_type = image.file.name, _ORIGINAL_TYPES.get(image.format, "application/octet-stream")
+        name, content_type = image.file.name, ORIGINAL_TYPES.get(image.format, "application/octet-stream")
     elif which == "preview":
         name, content_type = image.preview.name, "image/jpeg"
     elif which == "thumbnail":

@@ -202,6 +202,12 @@ LIMS_DATASET_MAX_DECODED_BYTES = env_int("LIMS_DATASET_MAX_DECODED_BYTES", 16 * 
 # Above 64 MiB decoded, a file may not decode to more than this many times its own size (a 1 MB TIFF
 # of zeros that decodes to 1 GiB is a bomb, not a micrograph).
 LIMS_IMAGE_MAX_COMPRESSION_RATIO = env_int("LIMS_IMAGE_MAX_COMPRESSION_RATIO", 200)
+# The licence RO-Crate exports of datasets and volumes carry (a URL and its name); CC BY 4.0 unless the
+# facility or lab says otherwise.
+LIMS_EXPORT_LICENSE = env_str("LIMS_EXPORT_LICENSE", "https://creativecommons.org/licenses/by/4.0/")
+LIMS_EXPORT_LICENSE_NAME = env_str(
+    "LIMS_EXPORT_LICENSE_NAME", "Creative Commons Attribution 4.0 International (CC BY 4.0)"
+)
 STORAGES = {
     # FileSystemStorage that never leaves a truncated file under a real name (lims/storage.py).
     "default": {"BACKEND": "lims.storage.AtomicFileSystemStorage"},
@@ -243,6 +249,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Grids, seeding, vitrification, checks, beamtime and reconstruction for cryo-SXT labs.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Separate request and response components (`Grid` answers, `GridRequest` is sent): read-only fields are
+    # required in answers only, write-only ones in requests only, so both halves match what the server does.
+    "COMPONENT_SPLIT_REQUEST": True,
     # /api/docs/ serves Swagger UI from drf-spectacular-sidecar's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -54,31 +54,6 @@ class GridLotSerializer(serializers.ModelSerializer):
 class RegisterGridsSerializer(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=services.MAX_REGISTER)
     box = ScopedRelatedField(queryset=StorageBox.objects.all(), required=False, allow_null=True)
-
-
-class GridLotViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    serializer_class = GridLotSerializer
-    filterset_class = filters.GridLotFilter
-    search_fields = ["lot_number", "vendor", "notes"]
-    ordering_fields = ["created_at", "received_on", "expires_on", "lot_number", "quantity_left"]
-
-    def get_queryset(self):
-        return selectors.grid_lot_list(user=self.request.user)
-
-    def perform_create(self, serializer):
-        serializer.instance = services.grid_lot_create(by=self.request.user, **serializer.validated_data)
-
-    @action(detail=True, methods=["post"], url_path="register-grids", serializer_class=RegisterGridsSerializer)
-    def register_grids(self, request, pk=None):
-        """Register `count` grids from this lot: N unique barcodes, the lot decremented; 409 if too few left."""
-        lot = self.get_object()
-        payload = RegisterGridsSerializer(data=request.data, context={"request": request})
-        payload.is_valid(raise_exception=True)
-        grids = services.grids_register(lot=lot, by=request.user, **payload.validated_data)
-        grids = selectors.grid_list(user=request.user).filter(pk__in=[g.pk for g in grids]).order_by("pk")
-        return Response(
-            GridSerializer(grids, many=True, context={"request": request}).data, status=status.HTTP_201_CREATED
-        )
 
 
 class GridSerializer(serializers.ModelSerializer):
@@ -141,6 +116,37 @@ class MoveSerializer(serializers.Serializer):
     slot = serializers.IntegerField(min_value=1, required=False)
 
 
+class GridLotViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = GridLotSerializer
+    filterset_class = filters.GridLotFilter
+    search_fields = ["lot_number", "vendor", "notes"]
+    ordering_fields = ["created_at", "received_on", "expires_on", "lot_number", "quantity_left"]
+
+    def get_queryset(self):
+        return selectors.grid_lot_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.grid_lot_create(by=self.request.user, **serializer.validated_data)
+
+    @extend_schema(request=RegisterGridsSerializer, responses={201: GridSerializer(many=True)})
+    @action(detail=True, methods=["post"], url_path="register-grids", serializer_class=RegisterGridsSerializer,
+            pagination_class=None)  # fmt: skip
+    def register_grids(self, request, pk=None):
+        """Register `count` grids from this lot: N unique barcodes, the lot decremented; 409 if too few left."""
+        lot = self.get_object()
+        payload = RegisterGridsSerializer(data=request.data, context={"request": request})
+        payload.is_valid(raise_exception=True)
+        grids = services.grids_register(lot=lot, by=request.user, **payload.validated_data)
+        grids = selectors.grid_list(user=request.user).filter(pk__in=[g.pk for g in grids]).order_by("pk")
+        return Response(
+            GridSerializer(grids, many=True, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+
+
+LABEL_KIND = OpenApiParameter("kind", str, enum=["svg", "png"], description="svg (default) or png")
+LABEL_RESPONSES = {(200, "image/svg+xml"): OpenApiTypes.STR, (200, "image/png"): OpenApiTypes.BINARY}
+
+
 class GridViewSet(CSVExportMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyModelViewSet):
     """Grids of the user's labs; state changes only through the actions, which go through the lifecycle."""
 
@@ -175,6 +181,7 @@ class GridViewSet(CSVExportMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyMode
         services.grid_update_notes(grid=grid, notes=payload.validated_data.get("notes", grid.notes), by=request.user)
         return Response(GridSerializer(self.get_queryset().get(pk=grid.pk), context={"request": request}).data)
 
+    @extend_schema(request=DiscardSerializer, responses={200: GridDetailSerializer})
     @action(detail=True, methods=["post"], serializer_class=DiscardSerializer)
     def discard(self, request, pk=None):
         """Discard the grid with a reason (409 once it has been imaged)."""
@@ -184,6 +191,7 @@ class GridViewSet(CSVExportMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyMode
         services.grid_discard(grid=grid, by=request.user, reason=payload.validated_data["reason"])
         return Response(GridDetailSerializer(self.get_queryset().get(pk=grid.pk), context={"request": request}).data)
 
+    @extend_schema(request=MoveSerializer, responses={200: GridSerializer})
     @action(detail=True, methods=["post"], serializer_class=MoveSerializer)
     def move(self, request, pk=None):
         """Store the grid in a box (a given slot, or the lowest free one); box null takes it out."""
@@ -206,6 +214,7 @@ class GridViewSet(CSVExportMixin, mixins.UpdateModelMixin, viewsets.ReadOnlyMode
         grid = self.get_object()
         return Response(provenance.grid_provenance(grid=grid, request=request))
 
+    @extend_schema(parameters=[LABEL_KIND], responses=LABEL_RESPONSES)
     @action(detail=True, methods=["get"])
     def label(self, request, pk=None):
         """The grid's QR label: ?kind=svg (default) or ?kind=png."""
@@ -249,8 +258,10 @@ class StorageBoxViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOn
         box = services.storage_box_create(by=self.request.user, **serializer.validated_data)
         serializer.instance = selectors.storage_box_list(user=self.request.user).get(pk=box.pk)
 
+    @extend_schema(parameters=[LABEL_KIND], responses=LABEL_RESPONSES)
     @action(detail=True, methods=["get"])
     def label(self, request, pk=None):
+        """The box's QR label: ?kind=svg (default) or ?kind=png."""
         return _label_response(self.get_object().barcode, request.query_params.get("kind", "svg"))
 
 

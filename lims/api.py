@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -79,7 +79,9 @@ class LabViewSet(
             name=data["name"], code=data["code"], institution=data.get("institution", ""), by=self.request.user
         )
 
-    @action(detail=True, methods=["get", "post"], serializer_class=MemberAddSerializer)
+    @extend_schema(methods=["GET"], request=None, responses=MembershipSerializer(many=True))
+    @extend_schema(methods=["POST"], request=MemberAddSerializer, responses={201: MembershipSerializer})
+    @action(detail=True, methods=["get", "post"], serializer_class=MemberAddSerializer, pagination_class=None)
     def members(self, request, pk=None):
         """GET lists the members; POST {"username", "role"} adds one (lab admins only)."""
         lab = self.get_object()
@@ -132,6 +134,12 @@ class ImportReportSerializer(serializers.Serializer):
 
 
 XLSX = imports.XLSX
+# A refused import answers the report (rows with problems) or, when the upload itself is wrong (no file, not
+# CSV/XLSX), the field-by-field errors every endpoint gives: documented as one object of either shape.
+IMPORT_REFUSED = OpenApiResponse(
+    OpenApiTypes.OBJECT,
+    description='The report with `problems` by row and column, or field errors such as `{"file": ["…"]}`',
+)
 
 
 class ImportViewSet(viewsets.ViewSet):
@@ -170,13 +178,13 @@ class ImportViewSet(viewsets.ViewSet):
         )
         return Response(report.as_dict(), status=code)
 
-    @extend_schema(request=ImportUploadSerializer, responses={200: ImportReportSerializer, 400: ImportReportSerializer})
+    @extend_schema(request=ImportUploadSerializer, responses={200: ImportReportSerializer, 400: IMPORT_REFUSED})
     @action(detail=True, methods=["post"], url_path="dry-run")
     def dry_run(self, request, slug=None):
         """Check every row as the import would (through the services, then rolled back); nothing is saved."""
         return self._run(request, slug, dry_run=True)
 
-    @extend_schema(request=ImportUploadSerializer, responses={201: ImportReportSerializer, 400: ImportReportSerializer})
+    @extend_schema(request=ImportUploadSerializer, responses={201: ImportReportSerializer, 400: IMPORT_REFUSED})
     @action(detail=True, methods=["post"])
     def apply(self, request, slug=None):
         """Import every row, or none when any row has a problem (400 lists them all)."""

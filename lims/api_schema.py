@@ -126,6 +126,14 @@ class AutoSchema(BaseAutoSchema):
             parts.append(LIST_NOTE)
         return "\n\n".join(parts)
 
+    def _get_serializer_field_meta(self, field, direction):
+        meta = super()._get_serializer_field_meta(field, direction)
+        # A read-only field with `default=None` (`source="box.name"` on a grid without a box, a person on a
+        # record nobody decided yet) answers null: say so, or the schema promises a string it does not keep.
+        if isinstance(field, serializers.Field) and field.read_only and field.default is None:
+            meta["nullable"] = True
+        return meta
+
     def _get_examples(self, serializer, direction, media_type, status_code=None, extras=None):
         found = super()._get_examples(serializer, direction, media_type, status_code, extras)
         if found or not (is_serializer(serializer) or is_list_serializer(serializer)):

@@ -6,7 +6,7 @@ Thin: parse, call a service or selector, render. Scoped like the rest: another l
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -16,7 +16,7 @@ from grids.models import Grid
 from lims.csv_export import CSVExportMixin
 from lims.errors import DomainError
 from lims.ranges import range_api_field
-from reconstruction import selectors, services, views_common
+from reconstruction import exports, selectors, services, views_common
 from reconstruction.models import Dataset, DatasetUpload, ProjectionValues, ReconstructionJob, Volume
 
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
@@ -25,7 +25,7 @@ MAX_CHUNK_BYTES = 64 * 1024 * 1024
 class ReconstructionJobSerializer(serializers.ModelSerializer):
     volume = serializers.SerializerMethodField()
     created_by = serializers.CharField(source="created_by.username", read_only=True)
-    duration_s = serializers.FloatField(read_only=True)
+    duration_s = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = ReconstructionJob
@@ -163,6 +163,31 @@ class DatasetViewSet(CSVExportMixin, mixins.CreateModelMixin, viewsets.ReadOnlyM
         """Twelve projections across the tilt range (PNG)."""
         return views_common.stored_file_response(self.get_object().montage.name, "image/png")
 
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], url_path="ro-crate")
+    def ro_crate(self, request, pk=None):
+        """The dataset as an RO-Crate (https://w3id.org/ro/crate/1.1), a zip streamed as it is written:
+        `ro-crate-metadata.json` (JSON-LD) describes the tilt-series file, its angles (.tlt), sidecar and
+        montage with their SHA-256, the beamline, zone plate and acquisition parameters (photon energy,
+        pixel size, tilt range, step and scheme, exposure), the grid's preparation (lot, seeding,
+        vitrification run and its parameters, light-microscopy checks, QC decisions), who did each step and
+        when, the reconstructions asked of it, and the licence. The grid's whole provenance and the
+        tilt-series metadata are in `metadata/`. Answers 409 if the file on disk is missing or no longer the
+        size on record."""
+        return exports.crate_response(exports.dataset_crate(self.get_object(), request=request))
+
+    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, examples=[exports.METADATA_EXAMPLE])})
+    @action(detail=True, methods=["get"])
+    def metadata(self, request, pk=None):
+        """Tilt-series metadata with the fields public cryo-ET/SXT portals ask for: tilt range (`tilt_min`,
+        `tilt_max`, `tilt_range`), `tilt_step` and `tilting_scheme` from the angles in acquisition order,
+        `pixel_spacing` (Å; `pixel_spacing_nm` too), `photon_energy_ev`, exposure, zone plate, beamline, and
+        for each reconstruction its `reconstruction_method`, `reconstruction_software`, `software_version`,
+        parameters and volume (`voxel_spacing` in Å, size, units, FSC resolution)."""
+        dataset = self.get_object()
+        jobs = selectors.job_list(user=request.user).filter(dataset=dataset).order_by("pk")
+        return Response(exports.tilt_series_metadata(dataset, jobs=jobs))
+
 
 class DatasetUploadSerializer(serializers.ModelSerializer):
     class Meta:
@@ -294,6 +319,16 @@ class VolumeViewSet(CSVExportMixin, viewsets.ReadOnlyModelViewSet):
     def download(self, request, pk=None):
         """The volume as an MRC file."""
         return views_common.volume_download(self.get_object())
+
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"], url_path="ro-crate")
+    def ro_crate(self, request, pk=None):
+        """The volume as an RO-Crate (https://w3id.org/ro/crate/1.1), a zip streamed as it is written: the MRC
+        volume, its orthoslice previews and FSC curve with their SHA-256, the reconstruction that made it
+        (engine and version, method, parameters, who, when), the tilt series it came from (referenced by its
+        checksum and the URL of its own crate) with the beamline and acquisition parameters, the grid's
+        preparation, and the licence. Answers 409 if the volume's file is missing or changed."""
+        return exports.crate_response(exports.volume_crate(self.get_object(), request=request))
 
 
 def register(router) -> None:

@@ -29,7 +29,8 @@ def dataset_list(*, user) -> QuerySet[Dataset]:
     qs = Dataset.objects.select_related(
         "grid", "session__beamline__facility", "lab", "created_by", "decided_by", "target"
     )
-    qs = qs.annotate(job_count=Count("jobs", distinct=True))
+    # Meta.ordering is dropped from a GROUP BY query: order explicitly, so pages are stable.
+    qs = qs.annotate(job_count=Count("jobs", distinct=True)).order_by("-created_at", "-id")
     return qs if q is None else qs.filter(q)
 
 

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from lims.errors import DomainError
 from lims.forms import parse_id, show_domain_error
-from reconstruction import plots, previews, selectors, services, views_common
+from reconstruction import exports, plots, previews, selectors, services, views_common
 from reconstruction.forms import DatasetForm, DecisionForm, JobForm
 from reconstruction.models import DatasetStatus, JobState
 
@@ -147,6 +147,16 @@ def dataset_montage(request, pk: int):
     return views_common.stored_file_response(_dataset(request, pk).montage.name, "image/png")
 
 
+def dataset_ro_crate(request, pk: int):
+    """The dataset as an RO-Crate zip (the same one the API gives); streamed."""
+    dataset = _dataset(request, pk)
+    try:
+        return exports.crate_response(exports.dataset_crate(dataset, request=request))
+    except DomainError as error:
+        messages.error(request, f"The RO-Crate was not made. {error.message}")
+        return redirect("reconstruction:dataset-detail", pk)
+
+
 def _job(request, pk: int):
     return get_object_or_404(selectors.job_list(user=request.user), pk=pk)
 
@@ -199,6 +209,16 @@ def volume_detail(request, pk: int):
 
 def volume_download(request, pk: int):
     return views_common.volume_download(_volume(request, pk))
+
+
+def volume_ro_crate(request, pk: int):
+    """The volume as an RO-Crate zip (the same one the API gives); streamed."""
+    volume = _volume(request, pk)
+    try:
+        return exports.crate_response(exports.volume_crate(volume, request=request))
+    except DomainError as error:
+        messages.error(request, f"The RO-Crate was not made. {error.message}")
+        return redirect("reconstruction:volume-detail", pk)
 
 
 def volume_preview(request, pk: int, plane: str):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
@@ -148,6 +149,27 @@ class RunSerializer(serializers.ModelSerializer):
         data["grids"] = data.pop("grid_ids")
         data["outcomes"] = data.pop("results")
         return data
+
+
+class RunSchema(OpenApiSerializerExtension):
+    """Documents runs as `to_representation` answers them: `grids` (ids) and `outcomes` (with barcodes) are
+    sent and read back under the same names, where the serializer reads them as `grid_ids` and `results`."""
+
+    target_class = "vitrification.api.RunSerializer"
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema, direction):
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        if direction != "response":
+            return schema
+        properties = schema.get("properties", {})
+        for read_name, name in (("grid_ids", "grids"), ("results", "outcomes")):
+            if read_name in properties:
+                properties[name] = properties.pop(read_name)
+        if "required" in schema:
+            renamed = {"grid_ids": "grids", "results": "outcomes"}
+            schema["required"] = sorted({renamed.get(n, n) for n in schema["required"]})
+        return schema
 
 
 class PlungeRunSerializer(RunSerializer):

@@ -66,3 +66,34 @@ def test_the_docs_page_loads_swagger_ui_from_the_app_not_a_cdn(web):
 
 def test_the_schema_needs_a_login(client, db):
     assert client.get("/api/v1/schema/").status_code in (302, 401, 403)
+
+
+def test_read_only_fields_that_may_be_empty_are_documented_as_nullable(schema):
+    components = schema["components"]["schemas"]
+    assert components["Grid"]["properties"]["box_name"].get("nullable") is True  # a grid without a box
+    assert components["Dataset"]["properties"]["decided_by"].get("nullable") is True  # no decision yet
+    assert components["ReconstructionJob"]["properties"]["duration_s"].get("nullable") is True  # not finished
+    assert not components["Grid"]["properties"]["barcode"].get("nullable")
+
+
+def test_answers_and_requests_are_separate_components_with_the_names_the_server_uses(schema):
+    components = schema["components"]["schemas"]
+    run = components["PlungeRun"]  # answered: grids and outcomes read back under the names written
+    assert {"grids", "outcomes"} <= set(run["properties"]) and "grid_ids" not in run["properties"]
+    assert {"grids", "instrument"} <= set(components["PlungeRunRequest"]["required"])
+
+
+def test_actions_document_what_they_take_and_answer(schema):
+    paths = schema["paths"]
+    move = paths["/api/v1/grids/{id}/move/"]["post"]
+    assert move["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/MoveRequest")
+    members = paths["/api/v1/labs/{id}/members/"]
+    assert members["get"]["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert members["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/MemberAddRequest")
+    sheet = paths["/api/v1/sessions/{id}/sample-sheet/"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert sheet["schema"]["type"] == "array"  # the whole sheet, not a page
+    queue = paths["/api/v1/checks/review-queue/"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert queue["schema"]["$ref"].endswith("/PaginatedCheckList")
+    label = paths["/api/v1/grids/{id}/label/"]["get"]["responses"]["200"]["content"]
+    assert {"image/svg+xml", "image/png"} <= set(label)
+    assert "image/jpeg" in paths["/api/v1/check-images/{id}/preview/"]["get"]["responses"]["200"]["content"]
