@@ -116,8 +116,8 @@ def beamtime_use(query: DashboardQuery) -> list[Chart]:
             ),
             config=bar_config(labels, [r[4] for r in rows], label="Grids per shift", unit="Grids per shift"),
             summary=f"{sum(r[1] for r in rows)} shifts used, {sum(r[3] for r in rows)} grids imaged",
-            note="Running and finished sessions, by the month they started. Datasets accepted per shift come with "
-            "the reconstruction pages.",
+            note="Running and finished sessions, by the month they started. Datasets accepted per shift are in the "
+            "Reconstruction panel.",
         )
     ]
 

@@ -79,6 +79,17 @@ def test_the_pager_keeps_the_filters(client, lab, member):
     assert "state=registered&amp;page=2" in text
 
 
+def test_an_api_list_answers_the_nearest_page_too(client, lab, member):
+    make_grids(lab=lab, user=member, count=3)
+    client.force_login(member)
+    for number in ("9999", "-1", "abc", "last"):
+        response = client.get("/api/v1/grids/", {"page": number, "page_size": 2})
+        assert response.status_code == 200, (number, response.status_code)
+        body = response.json()
+        assert body["count"] == 3
+        assert len(body["results"]) == (1 if number in ("9999", "last") else 2), number
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [("3", 3), (" 4 ", 4), ("2.0", 2), ("0", 1), ("-7", 1), ("abc", 1), (None, 1), ("", 1), ("٣", 1), ("9" * 40, 1)],
