@@ -3,13 +3,23 @@ beamtime, and how sessions were used. Registered in BeamtimeConfig.ready()."""
 
 from __future__ import annotations
 
-from django.db.models import Case, Count, F, FloatField, Func, IntegerField, Q, Value, When
+from django.db.models import Case, Count, F, FloatField, Func, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import TruncMonth
 
 from beamtime.models import BeamtimeSession, SampleSheetEntry, SessionStatus
 from grids import insights
 from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config
 from grids.lifecycle import GridState
+
+
+class _CountOf(Subquery):
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS counted)"
+    output_field = IntegerField()
+
+
+def count_of(rows):
+    """The number of `rows` (a queryset correlated with OuterRef) as a subquery."""
+    return _CountOf(rows.order_by().values("pk"))
 
 
 class DaysBetween(Func):
@@ -76,19 +86,19 @@ def seeding_to_beamtime(query: DashboardQuery) -> list[Chart]:
 
 def beamtime_use(query: DashboardQuery) -> list[Chart]:
     """Per month of running or finished sessions: shifts, grids on the sheets, grids imaged, per shift.
-    One query grouped by session (sessions are few; their sheets' entries are counted in the database)."""
+    One query, a row a session (sessions are few; their sheets' entries are counted by subqueries)."""
     sessions = BeamtimeSession.objects.filter(query.window("start"), lab_id__in=query.lab_ids, status__in=USED)
     if lab := query.lookups.get("lab_id"):
         sessions = sessions.filter(lab_id=lab)
-    # One row a session (its month, shifts, and the filtered grids of its sheet), summed per month below:
-    # the months are computed for the sessions, not for every entry of their sheets.
-    entry = query.q("entries__grid__")
+    # One row a session (its month, shifts, and the filtered grids of its sheet, counted by a subquery on
+    # the sheet), summed per month below: the month is computed once a session, not once a sheet entry.
+    sheet = SampleSheetEntry.objects.filter(query.q("grid__"), session=OuterRef("pk"))
     per_session = (
         sessions.order_by()
-        .values("pk", "shifts", month=TruncMonth("start"))
         .annotate(
-            n_grids=Count("entries", filter=entry),
-            n_imaged=Count("entries", filter=entry & Q(entries__grid__state__in=IMAGED)),
+            month=TruncMonth("start"),
+            n_grids=count_of(sheet),
+            n_imaged=count_of(sheet.filter(grid__state__in=IMAGED)),
         )
         .values_list("month", "shifts", "n_grids", "n_imaged")
     )

@@ -12,7 +12,6 @@ from datetime import timedelta
 from django.db.models import (
     Avg,
     Case,
-    CharField,
     Count,
     Exists,
     F,
@@ -26,7 +25,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Round
+from django.db.models.functions import Cast, Round
 
 from characterization.models import (
     Check,
@@ -64,26 +63,42 @@ def decisions_in_force(query: DashboardQuery):
 
 
 def pass_rates(query: DashboardQuery) -> list[Chart]:
-    """One query grouped by (grid type, cell line, method, instrument); the few groups are then summed
-    per dimension."""
+    """One query grouped by the ids of (lot, cell line, plunger, high-pressure freezer) — read from the grid's
+    own rows, without joining the tables of names — and three small look-ups of those names (the labs' lots,
+    cell lines and instruments); the few groups are then summed per dimension."""
+    from grids.models import CellLine, GridLot
+    from vitrification.models import Instrument
+
     by = f"grid__{VITRIFIED_BY}"
-    method = Case(
-        When(**{f"{by}plunge_run__isnull": False}, then=Value("Plunge freezing")),
-        When(**{f"{by}hpf_run__isnull": False}, then=Value("High-pressure freezing")),
-        default=Value("Not vitrified"),
-        output_field=CharField(),
-    )
-    instrument = Coalesce(F(f"{by}plunge_run__instrument__name"), F(f"{by}hpf_run__instrument__name"), Value("—"))
-    groups = list(
+    by_ids = (
         decisions_in_force(query)
         .values(
-            grid_type=F("grid__lot__grid_type__name"),
-            cell_line=Coalesce(F("grid__seeded__seeding__cell_line__name"), Value("—")),
-            method=method,
-            instrument=instrument,
+            lot=F("grid__lot_id"),
+            line=F("grid__seeded__seeding__cell_line_id"),
+            plunger=F(f"{by}plunge_run__instrument_id"),
+            hpf=F(f"{by}hpf_run__instrument_id"),
         )
         .annotate(decided=Count("pk"), passed=Count("pk", filter=Q(decision=Decision.ACCEPTED)))
     )
+    labs = query.lab_ids
+    grid_type = dict(GridLot.objects.filter(lab_id__in=labs).values_list("pk", "grid_type__name"))
+    line_name = dict(CellLine.objects.filter(lab_id__in=labs).values_list("pk", "name"))
+    instrument_name = dict(Instrument.objects.filter(lab_id__in=labs).values_list("pk", "name"))
+    groups = [
+        {
+            "grid_type": grid_type.get(g["lot"], "—"),
+            "cell_line": line_name.get(g["line"], "—"),
+            "method": "Plunge freezing"
+            if g["plunger"] is not None
+            else "High-pressure freezing"
+            if g["hpf"] is not None
+            else "Not vitrified",
+            "instrument": instrument_name.get(g["plunger"] if g["plunger"] is not None else g["hpf"], "—"),
+            "decided": g["decided"],
+            "passed": g["passed"],
+        }
+        for g in by_ids
+    ]
     charts = []
     for key, title in (
         ("grid_type", "Grid type"),

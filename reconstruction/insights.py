@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, OuterRef, Q
 from django.db.models.functions import TruncMonth
 
-from beamtime.insights import USED
+from beamtime.insights import USED, count_of
 from beamtime.models import BeamtimeSession
 from grids import insights
 from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config
@@ -66,17 +66,17 @@ def job_queue(query: DashboardQuery) -> list[Chart]:
 
 def datasets_per_shift(query: DashboardQuery) -> list[Chart]:
     """Per month of running or finished sessions: datasets recorded and accepted, and accepted per shift.
-    One query grouped by session (sessions are few; their datasets are counted in the database)."""
+    One query, a row a session (sessions are few; their datasets are counted by subqueries)."""
     sessions = BeamtimeSession.objects.filter(query.window("start"), lab_id__in=query.lab_ids, status__in=USED)
     if lab := query.lookups.get("lab_id"):
         sessions = sessions.filter(lab_id=lab)
-    of_grids = query.q("datasets__grid__")
+    recorded = Dataset.objects.filter(query.q("grid__"), session=OuterRef("pk"))
     per_session = (
         sessions.order_by()
-        .values("pk", "shifts", month=TruncMonth("start"))
         .annotate(
-            n_recorded=Count("datasets", filter=of_grids),
-            n_accepted=Count("datasets", filter=of_grids & Q(datasets__status=DatasetStatus.ACCEPTED)),
+            month=TruncMonth("start"),
+            n_recorded=count_of(recorded),
+            n_accepted=count_of(recorded.filter(status=DatasetStatus.ACCEPTED)),
         )
         .values_list("month", "shifts", "n_recorded", "n_accepted")
     )
