@@ -415,7 +415,7 @@ def run(quick: bool = False) -> str:
     else:
         user = get_user_model().objects.get(username="bench-reviewer")
         counts = _count_rows(lab)
-        filled = "written by an earlier run"
+        filled = "filled by `bench.dashboard.populate` in an earlier run and reused"
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     vendor = connection.vendor
