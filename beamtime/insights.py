@@ -3,13 +3,23 @@ beamtime, and how sessions were used. Registered in BeamtimeConfig.ready()."""
 
 from __future__ import annotations
 
-from django.db.models import Count, F, FloatField, Func, Q, Sum
+from django.db.models import Case, Count, F, FloatField, Func, IntegerField, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import TruncMonth
 
 from beamtime.models import BeamtimeSession, SampleSheetEntry, SessionStatus
 from grids import insights
 from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config
 from grids.lifecycle import GridState
+
+
+class _CountOf(Subquery):
+    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS counted)"
+    output_field = IntegerField()
+
+
+def count_of(rows):
+    """The number of `rows` (a queryset correlated with OuterRef) as a subquery."""
+    return _CountOf(rows.order_by().values("pk"))
 
 
 class DaysBetween(Func):
@@ -41,22 +51,24 @@ IMAGED = (GridState.IMAGED, GridState.ARCHIVED)
 
 
 def seeding_to_beamtime(query: DashboardQuery) -> list[Chart]:
-    """Days from seeding a grid to the start of the session whose sample sheet it is on: one aggregate."""
+    """Days from seeding a grid to the start of the session whose sample sheet it is on: one query grouped by
+    bin (the number of days is computed once a row)."""
     entries = (
         SampleSheetEntry.objects.filter(query.q("grid__"), grid__seeded__isnull=False)
         .exclude(session__status=SessionStatus.CANCELLED)
         .annotate(wait=DaysBetween(F("session__start"), F("grid__seeded__seeding__seeded_at")))
         .order_by()
     )
-    counts = entries.aggregate(
-        **{
-            f"b{i}": Count(
-                "pk",
-                filter=Q(wait__gte=low) & (Q(wait__lt=high) if high else Q()),
-            )
+    wait_bin = Case(
+        *[
+            When(Q(wait__gte=low) & (Q(wait__lt=high) if high else Q()), then=Value(i))
             for i, (low, high, _) in enumerate(_DAY_BINS)
-        }
+        ],
+        default=Value(-1),
+        output_field=IntegerField(),
     )
+    found = dict(entries.values(days=wait_bin).annotate(n=Count("pk")).values_list("days", "n"))
+    counts = {f"b{i}": found.get(i, 0) for i in range(len(_DAY_BINS))}
     rows = [(label, counts[f"b{i}"]) for i, (_, _, label) in enumerate(_DAY_BINS)]
     total = sum(n for _, n in rows)
     return [
@@ -74,25 +86,29 @@ def seeding_to_beamtime(query: DashboardQuery) -> list[Chart]:
 
 def beamtime_use(query: DashboardQuery) -> list[Chart]:
     """Per month of running or finished sessions: shifts, grids on the sheets, grids imaged, per shift.
-    Two grouped queries (shifts of the sessions; grids of the sheets, with the grid filters)."""
+    One query, a row a session (sessions are few; their sheets' entries are counted by subqueries)."""
     sessions = BeamtimeSession.objects.filter(query.window("start"), lab_id__in=query.lab_ids, status__in=USED)
     if lab := query.lookups.get("lab_id"):
         sessions = sessions.filter(lab_id=lab)
-    shifts = dict(
-        sessions.annotate(month=TruncMonth("start"))
-        .order_by()
-        .values("month")
-        .annotate(n=Sum("shifts"))
-        .values_list("month", "n")
+    # One row a session (its month, shifts, and the filtered grids of its sheet, counted by a subquery on
+    # the sheet), summed per month below: the month is computed once a session, not once a sheet entry.
+    sheet = SampleSheetEntry.objects.filter(query.q("grid__"), session=OuterRef("pk"))
+    per_session = (
+        sessions.order_by()
+        .annotate(
+            month=TruncMonth("start"),
+            n_grids=count_of(sheet),
+            n_imaged=count_of(sheet.filter(grid__state__in=IMAGED)),
+        )
+        .values_list("month", "shifts", "n_grids", "n_imaged")
     )
-    grids = {
-        row["month"]: row
-        for row in SampleSheetEntry.objects.filter(query.q("grid__"), session__in=sessions)
-        .annotate(month=TruncMonth("session__start"))
-        .order_by()
-        .values("month")
-        .annotate(grids=Count("pk"), imaged=Count("pk", filter=Q(grid__state__in=IMAGED)))
-    }
+    shifts: dict = {}
+    grids: dict = {}
+    for month, n_shifts, n_grids, n_imaged in per_session:
+        shifts[month] = shifts.get(month, 0) + n_shifts
+        g = grids.setdefault(month, {"grids": 0, "imaged": 0})
+        g["grids"] += n_grids
+        g["imaged"] += n_imaged
     rows = []
     for month in sorted(set(shifts) | set(grids)):
         n_shifts = shifts.get(month) or 0
@@ -110,8 +126,8 @@ def beamtime_use(query: DashboardQuery) -> list[Chart]:
             ),
             config=bar_config(labels, [r[4] for r in rows], label="Grids per shift", unit="Grids per shift"),
             summary=f"{sum(r[1] for r in rows)} shifts used, {sum(r[3] for r in rows)} grids imaged",
-            note="Running and finished sessions, by the month they started. Datasets accepted per shift come with "
-            "the reconstruction pages.",
+            note="Running and finished sessions, by the month they started. Datasets accepted per shift are in the "
+            "Reconstruction panel.",
         )
     ]
 

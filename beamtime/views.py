@@ -39,6 +39,7 @@ from lims import permissions
 from lims.errors import DomainError
 from lims.forms import parse_id, show_domain_error
 from lims.models import Lab
+from lims.paging import page_get, query_without_page
 from lims.selectors import labs_of
 
 # --- calendar -----------------------------------------------------------------------------------
@@ -124,11 +125,14 @@ def session_list(request):
     status = request.GET.get("status")
     filters["status"] = status if status in SessionStatus.values else None
     filters = {k: v for k, v in filters.items() if v}
+    sessions = page_get(request, selectors.session_list(user=request.user, filters=filters))
     return render(
         request,
         "beamtime/session_list.html",
         {
-            "sessions": selectors.session_list(user=request.user, filters=filters),
+            "sessions": sessions,
+            "page": sessions,
+            "query": query_without_page(request),
             "beamlines": selectors.beamline_list(),
             "statuses": SessionStatus.choices,
             "filters": filters,
@@ -254,8 +258,8 @@ def proposal_list(request):
             return redirect("beamtime:proposal-list")
         except DomainError as error:
             show_domain_error(form, error)
-    proposals = selectors.proposal_list(user=request.user).prefetch_related("sessions")
-    return render(request, "beamtime/proposal_list.html", {"proposals": proposals, "form": form})
+    proposals = page_get(request, selectors.proposal_list(user=request.user).prefetch_related("sessions"))
+    return render(request, "beamtime/proposal_list.html", {"proposals": proposals, "page": proposals, "form": form})
 
 
 # --- shipments ----------------------------------------------------------------------------------

@@ -9,9 +9,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Avg, Case, CharField, Count, Exists, F, FloatField, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Coalesce, Round
+from django.db.models.functions import Cast, Round
 
 from characterization.models import (
     Check,
@@ -37,30 +51,54 @@ def _latest_decision(grid_ref: str = "pk"):
     )
 
 
+def decisions_in_force(query: DashboardQuery):
+    """The decision in force on each grid of the query (no newer one on the same grid), one row a grid.
+
+    Read from the decisions (a few per decided grid), not from every grid: a NOT EXISTS on the
+    (grid, decided_at) index per decision."""
+    newer = QCDecision.objects.filter(grid=OuterRef("grid")).filter(
+        Q(decided_at__gt=OuterRef("decided_at")) | Q(decided_at=OuterRef("decided_at"), pk__gt=OuterRef("pk"))
+    )
+    return QCDecision.objects.filter(query.q("grid__")).filter(~Exists(newer)).order_by()
+
+
 def pass_rates(query: DashboardQuery) -> list[Chart]:
-    """One query grouped by (grid type, cell line, method, instrument); the few groups are then summed
-    per dimension."""
-    method = Case(
-        When(**{f"{VITRIFIED_BY}plunge_run__isnull": False}, then=Value("Plunge freezing")),
-        When(**{f"{VITRIFIED_BY}hpf_run__isnull": False}, then=Value("High-pressure freezing")),
-        default=Value("Not vitrified"),
-        output_field=CharField(),
-    )
-    instrument = Coalesce(
-        F(f"{VITRIFIED_BY}plunge_run__instrument__name"), F(f"{VITRIFIED_BY}hpf_run__instrument__name"), Value("—")
-    )
-    groups = list(
-        query.grids.annotate(last=_latest_decision())
-        .filter(last__isnull=False)
+    """One query grouped by the ids of (lot, cell line, plunger, high-pressure freezer) — read from the grid's
+    own rows, without joining the tables of names — and three small look-ups of those names (the labs' lots,
+    cell lines and instruments); the few groups are then summed per dimension."""
+    from grids.models import CellLine, GridLot
+    from vitrification.models import Instrument
+
+    by = f"grid__{VITRIFIED_BY}"
+    by_ids = (
+        decisions_in_force(query)
         .values(
-            grid_type=F("lot__grid_type__name"),
-            cell_line=Coalesce(F("seeded__seeding__cell_line__name"), Value("—")),
-            method=method,
-            instrument=instrument,
+            lot=F("grid__lot_id"),
+            line=F("grid__seeded__seeding__cell_line_id"),
+            plunger=F(f"{by}plunge_run__instrument_id"),
+            hpf=F(f"{by}hpf_run__instrument_id"),
         )
-        .order_by()
-        .annotate(decided=Count("pk"), passed=Count("pk", filter=Q(last=Decision.ACCEPTED)))
+        .annotate(decided=Count("pk"), passed=Count("pk", filter=Q(decision=Decision.ACCEPTED)))
     )
+    labs = query.lab_ids
+    grid_type = dict(GridLot.objects.filter(lab_id__in=labs).values_list("pk", "grid_type__name"))
+    line_name = dict(CellLine.objects.filter(lab_id__in=labs).values_list("pk", "name"))
+    instrument_name = dict(Instrument.objects.filter(lab_id__in=labs).values_list("pk", "name"))
+    groups = [
+        {
+            "grid_type": grid_type.get(g["lot"], "—"),
+            "cell_line": line_name.get(g["line"], "—"),
+            "method": "Plunge freezing"
+            if g["plunger"] is not None
+            else "High-pressure freezing"
+            if g["hpf"] is not None
+            else "Not vitrified",
+            "instrument": instrument_name.get(g["plunger"] if g["plunger"] is not None else g["hpf"], "—"),
+            "decided": g["decided"],
+            "passed": g["passed"],
+        }
+        for g in by_ids
+    ]
     charts = []
     for key, title in (
         ("grid_type", "Grid type"),
@@ -109,27 +147,31 @@ def _bubbles(rows, *, x_title: str) -> dict:
 
 def ice_scatter(query: DashboardQuery) -> list[Chart]:
     """Post-vitrification checks of plunge-frozen grids, counted at each (blot time, ice class) and
-    (humidity to the nearest per cent, ice class): two grouped queries."""
-    checks = Check.objects.filter(
-        query.q("grid__"),
-        stage=CheckStage.POST_VITRIFICATION,
-        ice_quality_class__isnull=False,
-    ).order_by()
+    (humidity to the nearest per cent, ice class): one grouped query for both charts."""
     run = f"grid__{VITRIFIED_BY}plunge_run__"
-    charts = []
-    for key, title, expr, unit in (
-        ("blot-ice", "Blot time against ice quality", F(f"{run}blot_time_s"), "Blot time (s)"),
-        ("humidity-ice", "Humidity against ice quality", Round(F(f"{run}humidity_percent")), "Humidity (%)"),
-    ):
-        data = (
-            checks.exclude(**{f"{run}id__isnull": True})
-            .annotate(xv=expr)
-            .exclude(xv__isnull=True)
-            .values("xv", "ice_quality_class")
-            .annotate(n=Count("pk"))
-            .order_by("xv", "ice_quality_class")
+    groups = list(
+        Check.objects.filter(
+            query.q("grid__"),
+            stage=CheckStage.POST_VITRIFICATION,
+            ice_quality_class__isnull=False,
+            **{f"{run}id__isnull": False},
         )
-        rows = [(round(d["xv"], 2), d["ice_quality_class"], d["n"]) for d in data]
+        .values("ice_quality_class", blot=F(f"{run}blot_time_s"), humidity=Round(F(f"{run}humidity_percent")))
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    charts = []
+    for key, title, axis, unit in (
+        ("blot-ice", "Blot time against ice quality", "blot", "Blot time (s)"),
+        ("humidity-ice", "Humidity against ice quality", "humidity", "Humidity (%)"),
+    ):
+        # The few (blot time, humidity, ice class) groups summed over the other axis.
+        summed: dict[tuple, int] = {}
+        for g in groups:
+            if g[axis] is not None:
+                at = (round(g[axis], 2), g["ice_quality_class"])
+                summed[at] = summed.get(at, 0) + g["n"]
+        rows = [(x, y, n) for (x, y), n in sorted(summed.items())]
         table_rows = [(x, f"{y} · {IceQualityClass(y).label.split(' · ', 1)[1]}", n) for x, y, n in rows]
         good = sum(n for _, y, n in rows if y == IceQualityClass.VITREOUS_THIN)
         total = sum(n for *_, n in rows)
@@ -214,24 +256,27 @@ _AGE_BINS = (
 
 
 def review_queue_age(query: DashboardQuery) -> list[Chart]:
-    """How long the checks waiting for a decision have waited: one aggregate query."""
+    """How long the checks waiting for a decision have waited: one query grouped by age bin."""
     waiting = (
         Check.objects.filter(query.q("grid__"), stage=CheckStage.POST_VITRIFICATION, grid__state__in=REVIEWABLE_STATES)
         .exclude(grid__qc_decisions__isnull=False)
         .order_by()
     )
     now = query.now
-    counts = waiting.aggregate(
-        **{
-            f"b{i}": Count(
-                "grid",
-                distinct=True,
-                filter=Q(checked_at__lte=now - timedelta(days=low))
+    age_bin = Case(
+        *[
+            When(
+                Q(checked_at__lte=now - timedelta(days=low))
                 & (Q(checked_at__gt=now - timedelta(days=high)) if high else Q()),
+                then=Value(i),
             )
             for i, (low, high, _) in enumerate(_AGE_BINS)
-        }
+        ],
+        default=Value(-1),
+        output_field=IntegerField(),
     )
+    found = dict(waiting.values(age=age_bin).annotate(n=Count("grid", distinct=True)).values_list("age", "n"))
+    counts = {f"b{i}": found.get(i, 0) for i in range(len(_AGE_BINS))}
     rows = [(label, counts[f"b{i}"]) for i, (_, _, label) in enumerate(_AGE_BINS)]
     total = sum(n for _, n in rows)
     old = sum(n for (low, _, _), (_, n) in zip(_AGE_BINS, rows, strict=True) if low >= 7)
@@ -260,7 +305,7 @@ def register() -> None:
             "checked",
             "Checked after vitrification",
             35,
-            lambda: Exists(Check.objects.filter(grid=OuterRef("pk"), stage=CheckStage.POST_VITRIFICATION)),
+            insights.StageRows(Check, "grid", "stage", CheckStage.POST_VITRIFICATION),
         )
     )
     insights.funnel_stage_register(

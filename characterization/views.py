@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -20,6 +19,7 @@ from grids.lifecycle import GridState
 from lims import permissions
 from lims.errors import DomainError
 from lims.forms import parse_id, show_domain_error
+from lims.paging import page_get, query_without_page
 
 PAGE_SIZE = 50
 
@@ -36,8 +36,10 @@ def check_list(request):
     filterset = CheckFilter(request.GET or None, queryset=selectors.check_list(user=request.user), request=request)
     form = filterset.form
     checks = filterset.qs if filterset.is_valid() else filterset.queryset
-    page = Paginator(checks, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "characterization/check_list.html", {"form": form, "page": page})
+    page = page_get(request, checks, size=PAGE_SIZE)
+    return render(
+        request, "characterization/check_list.html", {"form": form, "page": page, "query": query_without_page(request)}
+    )
 
 
 def check_create(request, grid_pk: int):
@@ -310,5 +312,5 @@ def image_file(request, pk: int, which: str, index: int | None = None):
 
 def review_queue(request):
     checks = selectors.review_queue(user=request.user)
-    page = Paginator(checks, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_get(request, checks, size=PAGE_SIZE)
     return render(request, "characterization/review_queue.html", {"page": page, "decision_form": forms.DecisionForm()})

@@ -6,13 +6,14 @@ The dashboard is about grids, so grids keeps the registries; every app adds what
 - ``filter_register``: a filter (vitrification adds method and instrument). A filter turns the chosen
   value into lookups relative to ``Grid``, so a panel can filter any table that reaches a grid through a
   prefix (``grid__``) with a join instead of an ``IN`` over 100 000 ids.
-- ``funnel_stage_register``: a step of the funnel, as a condition on a grid that says whether it got that
-  far (beamtime adds scheduled/shipped/imaged; reconstruction adds "reconstructed" the same way).
+- ``funnel_stage_register``: a step of the funnel, as the rows of a table that show a grid got that far
+  (``StageRows``; beamtime adds scheduled/shipped/imaged, reconstruction a dataset accepted and a volume).
 - ``panel_register``: a panel that answers with one or more charts, each carrying its own table, which is
   what the CSV link serves.
 
-Every panel aggregates in the database (``aggregate``/``annotate`` with ``Count(filter=…)``) and uses a
-fixed number of queries, whatever the number of grids.
+Every panel aggregates in the database (grouped ``values().annotate()``, ``Count(filter=…)``), reads each
+table once, and uses a fixed number of queries, whatever the number of grids; Python only arranges the few
+groups the database returns.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from grids.lifecycle import GridState
@@ -107,12 +108,27 @@ class DashboardFilter:
 
 
 @dataclass(frozen=True)
+class StageRows:
+    """The rows that show a grid got to a funnel step: rows of `model` whose `field` equals `value` (any row
+    of it when `field` is empty), reaching their grid through the lookup path `grid`.
+
+    Stages read from the same table and field are counted together, in one grouped query
+    (``values(field).annotate(Count(grid, distinct=True))``), so the funnel costs one query per table,
+    whatever the number of steps or grids."""
+
+    model: Any
+    grid: str = "grid"
+    field: str = ""
+    value: Any = None
+
+
+@dataclass(frozen=True)
 class FunnelStage:
     key: str
     label: str
     order: int
-    # A condition on Grid: the grid got this far (None: every grid counts).
-    reached: Callable[[], Any] | None = None
+    # The rows that show a grid got this far (None: every grid counts).
+    rows: StageRows | None = None
     # The grid state of grids still waiting at this step, when the step is a state.
     state: str = ""
 
@@ -181,13 +197,9 @@ def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def reached_state(state: str) -> Callable[[], Any]:
-    """A funnel condition: the grid's history has a move into `state`."""
-
-    def condition():
-        return Exists(GridTransition.objects.filter(grid=OuterRef("pk"), to_state=state))
-
-    return condition
+def reached_state(state: str) -> StageRows:
+    """A funnel step that is a grid state: the grid's history has a move into `state`."""
+    return StageRows(GridTransition, "grid", "to_state", state)
 
 
 def percent(part: int, whole: int) -> str:
@@ -225,13 +237,37 @@ def _cell_line_choices(lab_ids):
     return [(str(pk), f"{name}") for pk, name in CellLine.objects.filter(lab_id__in=lab_ids).values_list("pk", "name")]
 
 
+def stage_counts(query: DashboardQuery, stages: list[FunnelStage]) -> dict[str, int]:
+    """Grids that reached each stage: one grouped query per (table, field) the stages read, in the database."""
+    groups: dict[tuple, list[FunnelStage]] = {}
+    for stage in stages:
+        if stage.rows is not None:
+            groups.setdefault((stage.rows.model, stage.rows.grid, stage.rows.field), []).append(stage)
+    counts: dict[str, int] = {}
+    for (model, grid, field_name), members in groups.items():
+        rows = model.objects.filter(query.q(f"{grid}__")).order_by()
+        if not field_name:
+            n = rows.aggregate(n=Count(grid, distinct=True))["n"]
+            counts.update(dict.fromkeys((m.key for m in members), n))
+            continue
+        found = dict(
+            rows.filter(**{f"{field_name}__in": sorted({m.rows.value for m in members})})
+            .values(field_name)
+            .annotate(n=Count(grid, distinct=True))
+            .values_list(field_name, "n")
+        )
+        counts.update({m.key: found.get(m.rows.value, 0) for m in members})
+    return counts
+
+
 def funnel_panel(query: DashboardQuery) -> list[Chart]:
-    """Counts of grids that reached each step, and where the others stopped: two queries in all."""
+    """Counts of grids that reached each step, and where the others stopped: the grids by state (one
+    query) and one grouped query per table the steps read (transitions, checks, datasets, volumes)."""
     stages = funnel_stages()
-    counts = query.grids.aggregate(
-        **{s.key: Count("pk", filter=s.reached()) if s.reached else Count("pk") for s in stages}
-    )
     now_at = dict(query.grids.order_by().values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
+    counts = stage_counts(query, stages)
+    everyone = sum(now_at.values())
+    counts.update({s.key: everyone for s in stages if s.rows is None})
     first = counts[stages[0].key] if stages else 0
     rows = []
     for i, stage in enumerate(stages):

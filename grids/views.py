@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -15,6 +14,7 @@ from grids.filters import GridFilter
 from grids.lifecycle import GridState
 from lims.errors import DomainError
 from lims.forms import parse_id, show_domain_error
+from lims.paging import page_get
 
 PAGE_SIZE = 50
 
@@ -29,7 +29,7 @@ def grid_list(request):
     filterset = GridFilter(request.GET or None, queryset=selectors.grid_list(user=request.user), request=request)
     form = filterset.form
     grids = filterset.qs if filterset.is_valid() else filterset.queryset
-    page = Paginator(grids, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_get(request, grids, size=PAGE_SIZE)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -137,8 +137,8 @@ def label_sheet(request):
 
 
 def lot_list(request):
-    lots = selectors.grid_lot_list(user=request.user)
-    return render(request, "grids/gridlot_list.html", {"lots": lots})
+    lots = page_get(request, selectors.grid_lot_list(user=request.user))
+    return render(request, "grids/gridlot_list.html", {"lots": lots, "page": lots})
 
 
 def lot_create(request):
@@ -164,8 +164,8 @@ def lot_detail(request, pk: int):
         except DomainError as error:
             show_domain_error(form, error)
             lot.refresh_from_db()
-    grids = selectors.grid_list(user=request.user).filter(lot=lot).order_by("barcode")
-    return render(request, "grids/gridlot_detail.html", {"lot": lot, "form": form, "grids": grids})
+    grids = page_get(request, selectors.grid_list(user=request.user).filter(lot=lot).order_by("barcode"))
+    return render(request, "grids/gridlot_detail.html", {"lot": lot, "form": form, "grids": grids, "page": grids})
 
 
 def box_list(request):
@@ -177,9 +177,8 @@ def box_list(request):
             return redirect("grids:box-detail", pk=box.pk)
         except DomainError as error:
             show_domain_error(form, error)
-    return render(
-        request, "grids/storagebox_list.html", {"boxes": selectors.storage_box_list(user=request.user), "form": form}
-    )
+    boxes = page_get(request, selectors.storage_box_list(user=request.user))
+    return render(request, "grids/storagebox_list.html", {"boxes": boxes, "page": boxes, "form": form})
 
 
 def box_detail(request, pk: int):
@@ -202,13 +201,12 @@ def cell_line_list(request):
             return redirect("grids:cellline-list")
         except DomainError as error:
             show_domain_error(form, error)
-    return render(
-        request, "grids/cellline_list.html", {"lines": selectors.cell_line_list(user=request.user), "form": form}
-    )
+    lines = page_get(request, selectors.cell_line_list(user=request.user))
+    return render(request, "grids/cellline_list.html", {"lines": lines, "page": lines, "form": form})
 
 
 def seeding_list(request):
-    page = Paginator(selectors.seeding_list(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_get(request, selectors.seeding_list(user=request.user), size=PAGE_SIZE)
     return render(request, "grids/seeding_list.html", {"page": page})
 
 

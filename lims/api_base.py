@@ -18,8 +18,19 @@ from lims.errors import DomainError
 
 
 class Pagination(PageNumberPagination):
+    """Pages as on the web pages: a page number past the end answers the last page, one below 1 or not a
+    number the first (``lims.paging``), instead of a 404."""
+
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_number(self, request, paginator):
+        from lims.paging import page_number
+
+        raw = request.query_params.get(self.page_query_param)
+        if raw in self.last_page_strings:
+            return paginator.num_pages
+        return min(page_number(raw), paginator.num_pages)
 
 
 def exception_handler(exc, context):

@@ -7,10 +7,12 @@ from lims import imports, permissions, selectors, services, tokens
 from lims.errors import DomainError
 from lims.forms import ApiTokenForm, MemberAddForm, show_domain_error
 from lims.models import Role
+from lims.paging import page_get
 
 
 def lab_list(request):
-    return render(request, "lims/lab_list.html", {"labs": selectors.lab_list(user=request.user)})
+    labs = page_get(request, selectors.lab_list(user=request.user))
+    return render(request, "lims/lab_list.html", {"labs": labs, "page": labs})
 
 
 def lab_detail(request, pk: int):

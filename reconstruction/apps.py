@@ -5,6 +5,7 @@ class ReconstructionConfig(AppConfig):
     name = "reconstruction"
 
     def ready(self) -> None:
-        from reconstruction import extensions
+        from reconstruction import extensions, insights
 
         extensions.register()
+        insights.register()

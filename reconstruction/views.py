@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.files.storage import default_storage
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from lims.errors import DomainError
 from lims.forms import parse_id, show_domain_error
+from lims.paging import page_get
 from reconstruction import exports, plots, previews, selectors, services, views_common
 from reconstruction.forms import DatasetForm, DecisionForm, JobForm
 from reconstruction.models import DatasetStatus, JobState
@@ -20,7 +20,7 @@ GUIDE_PICTURES = ("projection", "wbp", "wbp-hann", "sirt")
 
 
 def _page(request, queryset, size: int = 25):
-    return Paginator(queryset, size).get_page(request.GET.get("page"))
+    return page_get(request, queryset, size=size)
 
 
 def index(request):

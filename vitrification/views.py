@@ -5,11 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 
 from lims.errors import DomainError
 from lims.forms import parse_id, show_domain_error
+from lims.paging import page_get
 from vitrification import filters, forms, selectors, services
 from vitrification.models import InstrumentKind
 
@@ -26,8 +26,8 @@ def instrument_list(request):
         services.instrument_set_active(instrument=instrument, active=active, by=request.user)
         messages.success(request, f"{instrument.name} {'is back in use' if active else 'is retired'}.")
         return redirect("vitrification:instrument-list")
-    instruments = selectors.instrument_list(user=request.user)
-    return render(request, "vitrification/instrument_list.html", {"instruments": instruments})
+    instruments = page_get(request, selectors.instrument_list(user=request.user))
+    return render(request, "vitrification/instrument_list.html", {"instruments": instruments, "page": instruments})
 
 
 def instrument_create(request):
@@ -79,7 +79,7 @@ def _run_list(request, which: str):
     filterset = spec["filter"](request.GET or None, queryset=spec["list"](user=request.user), request=request)
     filter_form = filterset.form
     runs = filterset.qs if filterset.is_valid() else filterset.queryset
-    page = Paginator(runs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_get(request, runs, size=PAGE_SIZE)
     query = urlencode([(k, v) for k, v in request.GET.items() if k != "page" and v])
     return render(
         request,

@@ -188,6 +188,9 @@ def test_a_grid_walks_from_lot_to_shipment_by_the_next_step_buttons(
     funnel = page.inner_text("#chart-funnel")
     page.click("#chart-funnel summary")
     assert "Shipped" in page.inner_text("#chart-funnel table")
+    # The funnel goes on to reconstruction, and its queue has a panel (reconstruction registers both).
+    assert "Reconstructed (a volume)" in page.inner_text("#chart-funnel table")
+    assert "Reconstruction queue" in page.inner_text("#panel-reconstruction")
     assert "3 grids registered" in funnel
     shot("08-qc-dashboard")
 
