@@ -859,7 +859,7 @@ def reconstruct_focal_series(
 
     def tilt_data(it: int) -> np.ndarray:
         image = proj[it] if deconvolve is None else deconvolve(proj[it])
-        return filter_projections(image, filter_name)
+        return filter_projections(image, filter_name, workers=1)  # one small tilt at a time: threads cost more
 
     # each tilt's real angular interval (not scaled to a half turn: see angle_weights)
     weights = angle_weights(a, half_turn=False)

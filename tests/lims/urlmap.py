@@ -223,10 +223,12 @@ def build_world(media) -> World:
             by=member, session=session, grid=grids[0], upload=SimpleUploadedFile(path.name, path.read_bytes()),
             angles_file=SimpleUploadedFile("tilt.tlt", path.with_suffix(".tlt").read_bytes()),
         )  # fmt: skip
-    with TestCase.captureOnCommitCallbacks(execute=False):  # the default job stays queued (never sent)
+    with TestCase.captureOnCommitCallbacks(execute=False):  # the recipe's jobs stay queued (never sent)
         reconstruction_services.dataset_decide(dataset=dataset, accept=True, by=member)
     with TestCase.captureOnCommitCallbacks(execute=True):  # WBP: the quickest to a volume
-        job, _ = reconstruction_services.job_request(dataset=dataset, method="wbp", parameters={}, by=member)
+        job, _ = reconstruction_services.job_request(
+            dataset=dataset, method="wbp", parameters={"align": False}, by=member
+        )
     job.refresh_from_db()
     assert job.state == "succeeded", f"the world's reconstruction did not succeed: {job.error}"
     reconstruction_services.upload_start(by=member, filename="big.mrc", size_bytes=1024)
