@@ -73,7 +73,9 @@ def test_mbir_slabs_identical(cell):
     noisy = add_noise(clean, photons=1e4, seed=1)
     whole = reconstruct(noisy, WEDGE, "mbir", iterations=4)
     slabs = reconstruct(noisy, WEDGE, "mbir", iterations=4, slab_size=1)
-    np.testing.assert_array_equal(whole, slabs)
+    # Equal up to float32 summation order (the vectorised kernels sum a slab's slices in another order than the
+    # whole volume's: differences of ~5e-8 seen here, six orders below the values).
+    np.testing.assert_allclose(whole, slabs, rtol=0, atol=1e-5 * float(np.abs(whole).max()))
 
 
 def test_mbir_progress_and_bad_options(cell):
