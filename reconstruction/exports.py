@@ -54,7 +54,8 @@ ENCODING = {
     DatasetFormat.TIFF: "image/tiff",
     DatasetFormat.NXTOMO: "application/x-hdf5",
 }
-RECONSTRUCTION_METHOD_NAMES = {"wbp": "WBP", "sirt": "SIRT", "cgls": "CGLS", "mbir": "MBIR"}
+# psf-sirt is SIRT with a depth-of-focus forward model: SIRT in the portals' vocabulary.
+RECONSTRUCTION_METHOD_NAMES = {"wbp": "WBP", "sirt": "SIRT", "cgls": "CGLS", "mbir": "MBIR", "psf-sirt": "SIRT"}
 
 
 # --- tilt-series metadata (portal vocabulary) -----------------------------------------------------------

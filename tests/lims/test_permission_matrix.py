@@ -217,10 +217,12 @@ RULES: dict[str, Rule] = {
     "reconstruction:dataset-decide": rule(sees(ON_THE_SHEET), get=False, writers=ON_THE_SHEET, pk=DATASET),
     "reconstruction:job-create": rule(sees(ON_THE_SHEET), get=False, writers=ON_THE_SHEET, pk=DATASET),
     "reconstruction:dataset-montage": rule(sees(ON_THE_SHEET), pk=DATASET),
+    "reconstruction:dataset-ro-crate": rule(sees(ON_THE_SHEET), pk=DATASET),
     "reconstruction:job-detail": rule(sees(ON_THE_SHEET), pk=JOB),
     "reconstruction:job-cancel": rule(sees(ON_THE_SHEET), get=False, writers=ON_THE_SHEET, pk=JOB),
     "reconstruction:volume-detail": rule(sees(ON_THE_SHEET), pk=VOLUME),
     "reconstruction:volume-download": rule(sees(ON_THE_SHEET), pk=VOLUME),
+    "reconstruction:volume-ro-crate": rule(sees(ON_THE_SHEET), pk=VOLUME),
     "reconstruction:volume-preview": rule(sees(ON_THE_SHEET), pk=VOLUME),
     "reconstruction:volume-slice": rule(sees(ON_THE_SHEET), pk=VOLUME),
     # --- API: project
@@ -307,6 +309,8 @@ RULES: dict[str, Rule] = {
     "api:dataset-accept": rule(sees(ON_THE_SHEET), get=False, writers=ON_THE_SHEET),
     "api:dataset-reject": rule(sees(ON_THE_SHEET), get=False, writers=ON_THE_SHEET),
     "api:dataset-montage": rule(sees(ON_THE_SHEET)),
+    "api:dataset-ro-crate": rule(sees(ON_THE_SHEET)),
+    "api:dataset-metadata": rule(sees(ON_THE_SHEET)),
     "api:dataset-upload-list": rule(writers=SIGNED_IN),  # a person's own uploads
     "api:dataset-upload-detail": rule(sees(("member",)), writers=("member",), pk=UPLOAD),
     "api:dataset-upload-chunk": rule(sees(("member",)), get=False, writers=("member",), pk=UPLOAD),
@@ -316,6 +320,7 @@ RULES: dict[str, Rule] = {
     "api:volume-list": rule(scoped=True),
     "api:volume-detail": rule(sees(ON_THE_SHEET)),
     "api:volume-download": rule(sees(ON_THE_SHEET)),
+    "api:volume-ro-crate": rule(sees(ON_THE_SHEET)),
 }
 
 
