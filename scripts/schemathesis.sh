@@ -28,7 +28,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup INT TERM EXIT
-if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+if "$PY" -c "import socket, sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', $PORT)) != 0)"; then
   echo "schemathesis: port $PORT is taken by another server; set SCHEMATHESIS_PORT to a free one" >&2
   exit 2
 fi
