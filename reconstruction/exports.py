@@ -14,6 +14,7 @@ in memory or on the web server's temporary disk.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from django.core.files.storage import default_storage
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import OpenApiExample
 
 from grids.provenance import grid_provenance
@@ -304,8 +306,6 @@ def _json_bytes(document) -> bytes:
 
 
 def _sha256_bytes(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
@@ -810,7 +810,7 @@ def crate_chunks(crate: Crate) -> Iterator[bytes]:
 
 def crate_response(crate: Crate) -> StreamingHttpResponse:
     response = StreamingHttpResponse(crate_chunks(crate), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{crate.filename}"'
+    response["Content-Disposition"] = content_disposition_header(True, crate.filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     return response

@@ -28,6 +28,10 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup INT TERM EXIT
+if "$PY" -c "import socket, sys; sys.exit(socket.socket().connect_ex(('127.0.0.1', $PORT)) != 0)"; then
+  echo "schemathesis: port $PORT is taken by another server; set SCHEMATHESIS_PORT to a free one" >&2
+  exit 2
+fi
 
 export LIMS_VAR_DIR="$work" DATABASE_URL="sqlite:///$work/lims.sqlite3" DEBUG=0 LOG_LEVEL=WARNING
 unset CELERY_BROKER_URL  # the embedded broker under $work: nothing reaches a shared one

@@ -75,6 +75,9 @@ def _read_crate(response, tmp_path, name="crate.zip"):
     """The streamed zip on disk, every member's bytes, the JSON-LD graph by @id, and rocrate's reading."""
     assert response.status_code == 200, getattr(response, "content", b"")[:500]
     assert response["Content-Type"] == "application/zip" and response.streaming
+    assert (
+        response["Content-Disposition"].startswith("attachment") and "ro-crate.zip" in response["Content-Disposition"]
+    )
     path = tmp_path / name
     path.write_bytes(b"".join(response.streaming_content))
     with zipfile.ZipFile(path) as archive:
