@@ -200,7 +200,8 @@ def _run_wbp(dataset, member):
     from reconstruction import services
 
     with TestCase.captureOnCommitCallbacks(execute=True):
-        job, _ = services.job_request(dataset=dataset, method="wbp", parameters={}, by=member)
+        # Alignment off: not the recipe's own WBP preview, which stays queued in these tests.
+        job, _ = services.job_request(dataset=dataset, method="wbp", parameters={"align": False}, by=member)
     job.refresh_from_db()
     return job
 
