@@ -69,6 +69,8 @@ def grid_get(*, user, pk: int) -> Grid:
 
 def grid_by_barcode(*, user, barcode: str) -> Grid | None:
     """Exact barcode match (what a scanner types) within the user's labs."""
+    if "\x00" in barcode:  # no barcode holds a NUL, and PostgreSQL refuses one in a query
+        return None
     return grid_list(user=user).filter(barcode__iexact=barcode.strip()).first()
 
 

@@ -24,7 +24,14 @@ def _empty_installation():
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
 
+    postgres = connection.vendor == "postgresql"
+    if postgres:  # TRUNCATE refuses tables with foreign-key checks still pending in this test's transaction
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     call_command("flush", interactive=False, verbosity=0)
+    if postgres:  # back to Django's deferred checks, which loading rows in any order relies on
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
     state_apps = MigrationExecutor(connection).loader.project_state().apps  # the models as migrations see them
     for module_name, function in REFERENCE_DATA:
         getattr(importlib.import_module(module_name), function)(state_apps, None)
