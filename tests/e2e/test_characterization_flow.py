@@ -29,6 +29,8 @@ def test_a_pre_vitrification_check_with_an_uploaded_image(logged_in, lab, member
     bad.write_bytes(b"<html>not an image</html>" * 10)
     page.set_input_files("[data-file-input]", [str(good), str(bad)])
     page.wait_for_selector("text=not a TIFF")
+    # The two files go up in parallel: the link appears only once both have answered.
+    page.wait_for_selector("text=Show the uploaded images")
     assert CheckImage.objects.filter(lm_check=check).count() == 1
     page.click("text=Show the uploaded images")
     page.wait_for_selector("text=cells.tif")
