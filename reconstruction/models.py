@@ -80,6 +80,12 @@ class Dataset(models.Model):
         help_text="Drift correction found when the series was read: {shifts: [[rows, columns], ...] px per tilt, "
         "axis_offset px, residual_px, max_shift_px, binning}; null for a focal series or before it was computed",
     )
+    relative_noise = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The series' noise σ over its 99th-percentile absorbance, estimated when it was read: sets SIRT's "
+        "iteration count for the whole volume (every slab and both FSC halves alike); null before it was computed",
+    )
     montage = models.FileField(max_length=500, blank=True)
     status = models.CharField(max_length=12, choices=DatasetStatus.choices, default=DatasetStatus.PENDING)
     decided_by = models.ForeignKey(
@@ -90,7 +96,7 @@ class Dataset(models.Model):
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords(excluded_fields=["angles", "sidecar", "metadata_source", "alignment"])
+    history = HistoricalRecords(excluded_fields=["angles", "sidecar", "metadata_source", "alignment", "relative_noise"])
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -261,11 +267,20 @@ class SlabState(models.TextChoices):
     DONE = "done", "Done"
 
 
+class SlabPart(models.TextChoices):
+    VOLUME = "volume", "Volume"
+    # The resolution's two halves: the even and the odd tilts over a central band of rows, run as slabs of their
+    # own so that they spread over the workers with the volume's slabs instead of after them.
+    EVEN = "even", "Even tilts (FSC)"
+    ODD = "odd", "Odd tilts (FSC)"
+
+
 class JobSlab(models.Model):
-    """Rows [start, stop) of a job's volume, reconstructed by one Celery task on any worker."""
+    """Rows [start, stop) of a job's volume (or of one FSC half), reconstructed by one Celery task on any worker."""
 
     job = models.ForeignKey(ReconstructionJob, on_delete=models.CASCADE, related_name="slabs")
     index = models.PositiveIntegerField()
+    part = models.CharField(max_length=6, choices=SlabPart.choices, default=SlabPart.VOLUME)
     start = models.PositiveIntegerField()
     stop = models.PositiveIntegerField()
     state = models.CharField(max_length=10, choices=SlabState.choices, default=SlabState.PENDING)
@@ -283,6 +298,21 @@ class JobSlab(models.Model):
 
     def __str__(self) -> str:
         return f"slab {self.index} of job {self.job_id}"
+
+
+class ReconstructionWorker(models.Model):
+    """A Celery worker that said it is ready (and not yet that it stopped): how many processes can take slabs,
+    so a job is cut into as many slabs as there are processes to run them (bigger slabs run faster per slice)."""
+
+    name = models.CharField(max_length=200, unique=True)
+    processes = models.PositiveSmallIntegerField(default=1)
+    seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.processes} process(es))"
 
 
 class Volume(models.Model):

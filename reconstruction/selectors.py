@@ -6,14 +6,25 @@ beamlines. Anything else reads as absent (404).
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
 
 from beamtime import access
 from beamtime.models import BeamtimeSession, SampleSheetEntry
 from characterization.models import Target
 from grids.lifecycle import GridState
 from lims import permissions
-from reconstruction.models import Dataset, ReconstructionJob, Volume
+from reconstruction.models import Dataset, ReconstructionJob, ReconstructionWorker, Volume
+
+#: A worker that has not been heard of for this long (killed without a goodbye) no longer counts.
+WORKER_SEEN_HOURS = 24
+
+
+def worker_processes() -> int:
+    """How many worker processes can take slabs now (0 when no worker said it is up)."""
+    since = timezone.now() - timezone.timedelta(hours=WORKER_SEEN_HOURS)
+    total = ReconstructionWorker.objects.filter(seen_at__gte=since).aggregate(n=Sum("processes"))["n"]
+    return int(total or 0)
 
 
 def _dataset_q(user, prefix: str = "") -> Q | None:

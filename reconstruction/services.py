@@ -37,7 +37,7 @@ from lims import permissions
 from lims.errors import ConflictError, DomainError
 from lims.lifecycle import Lifecycle, transition
 from lims.ranges import validated
-from reconstruction import ingest, previews
+from reconstruction import ingest, previews, selectors
 from reconstruction.engine._version import __version__ as ENGINE_VERSION
 from reconstruction.models import (
     Dataset,
@@ -50,6 +50,8 @@ from reconstruction.models import (
     JobTransition,
     ProjectionValues,
     ReconstructionJob,
+    ReconstructionWorker,
+    SlabPart,
     SlabState,
     Volume,
 )
@@ -319,6 +321,7 @@ def dataset_create(
     )
     montage = previews.montage(projections, dataset.angles)
     dataset.alignment = series_alignment(projections, dataset.angles)
+    dataset.relative_noise = series_noise(projections)
     del projections
     stored: list[str] = []
     try:
@@ -487,6 +490,25 @@ def dataset_alignment(dataset: Dataset) -> dict[str, Any] | None:
     return dataset.alignment
 
 
+def series_noise(projections: np.ndarray) -> float | None:
+    """The series' relative noise (the engine's estimate), measured once on the whole series; None for a focal
+    series (no method takes its count from it)."""
+    from reconstruction.engine.noise import relative_noise
+
+    if projections.ndim != 3:
+        return None
+    return round(float(relative_noise(projections)), 6)
+
+
+def dataset_noise(dataset: Dataset) -> float:
+    """The dataset's stored relative noise, measured (and stored) for a series added before it was kept."""
+    if dataset.relative_noise is None:
+        noise = series_noise(_raw_projections(dataset)) or 0.0
+        Dataset.objects.filter(pk=dataset.pk, relative_noise__isnull=True).update(relative_noise=noise)
+        dataset.relative_noise = noise
+    return dataset.relative_noise
+
+
 def aligned_axis_offset(dataset: Dataset) -> float:
     """The alignment's tilt-axis offset to a tenth of a pixel (the form's step; finer does not change a volume)."""
     return round(float(dataset.alignment["axis_offset"]), 1) + 0.0  # + 0.0: never "-0.0"
@@ -640,23 +662,77 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
                 )
             # The tilt axis the alignment found, unless the user set one.
             clean.setdefault("axis_offset", aligned_axis_offset(dataset))
+    if method == "sirt" and dataset.focal_planes == 1 and "iterations" not in clean:
+        # SIRT's count is noise-aware: measured on the whole series here, so that every slab and both FSC halves
+        # stop alike (each slab's own estimate differs a little) and the job records the count it ran.
+        from reconstruction.engine.iterative import SIRT_DEFAULTS
+        from reconstruction.engine.noise import sirt_iterations_for_noise
+
+        clean["iterations"] = sirt_iterations_for_noise(dataset_noise(dataset), maximum=SIRT_DEFAULTS.iterations)
     clean.setdefault("thickness", dataset.columns)
     clean.setdefault("axis_offset", 0.0)
     clean.setdefault("circle", False)
     return clean
 
 
-# Slices per slab by default. The engine vectorises over the slices of a slab: measured here (SIRT, 131 tilts,
-# 256 columns, one thread) 2–8 slices per slab cost 2–4× the time per slice of 32, and 64 no less than 32.
+# Slices per slab. The engine vectorises over the slices of a slab, and a slab's fixed cost per voxel and tilt is
+# shared by its slices: measured here (SIRT, 131 tilts, 256 columns, one thread, the same 64 slices) 4 slabs of 16
+# took 2.5×, 2 slabs of 32 1.4× the time of one slab of 64. So a job is cut into no more slabs than its worker
+# processes can run at once: the volume's rows and the two FSC halves (each half the tilts of the central band:
+# together about the work of the band's rows) are shared out over the processes, each slab of at least MIN_SLAB_ROWS
+# and at most MAX_SLAB_ROWS slices (more slabs than processes beyond: a slab lost with its worker is then a small
+# part of the job); 32 when no worker said it is up.
 DEFAULT_SLAB_ROWS = 32
+MIN_SLAB_ROWS = 16
+MAX_SLAB_ROWS = 128
+WORKER_SEEN_HOURS = selectors.WORKER_SEEN_HOURS
+
+
+def worker_seen(*, name: str, processes: int = 1) -> None:
+    """A worker is up (it said it is ready, or it ran a slab): record it and its processes."""
+    ReconstructionWorker.objects.update_or_create(
+        name=name[:200], defaults={"processes": max(1, min(int(processes or 1), 1000)), "seen_at": timezone.now()}
+    )
+
+
+def worker_active(*, name: str) -> None:
+    """A known worker took a slab: it is still up (an idle worker is counted for WORKER_SEEN_HOURS)."""
+    ReconstructionWorker.objects.filter(name=name[:200]).update(seen_at=timezone.now())
+
+
+def worker_gone(*, name: str) -> None:
+    """A worker stopped cleanly: its processes take no more slabs."""
+    ReconstructionWorker.objects.filter(name=name[:200]).delete()
 
 
 def default_slab_size(dataset: Dataset) -> int:
-    """32 slices (one slab per worker for a 64-slice series, more slabs than workers beyond); a focal series is
-    one slab (the zone plate's blur couples neighbouring rows)."""
+    """The volume's share of the worker processes, one slab each, within MIN_SLAB_ROWS–MAX_SLAB_ROWS slices (on 2
+    processes a 64-slice series is one slab on one and the two FSC halves on the other); a focal series is one slab
+    (the zone plate's blur couples neighbouring rows)."""
     if dataset.focal_planes > 1:
         return dataset.rows
-    return max(1, min(DEFAULT_SLAB_ROWS, dataset.rows))
+    processes = selectors.worker_processes()
+    if not processes:
+        return max(1, min(DEFAULT_SLAB_ROWS, dataset.rows))
+    band = fsc_halves(dataset)
+    halves_rows = band[1] - band[0] if band else 0  # two halves of half the tilts: the work of the band's rows
+    slabs = max(1, math.floor(processes * dataset.rows / (dataset.rows + halves_rows) + 0.5))
+    size = max(MIN_SLAB_ROWS, min(MAX_SLAB_ROWS, math.ceil(dataset.rows / slabs)))
+    return max(1, min(size, dataset.rows))
+
+
+def fsc_halves(dataset: Dataset) -> tuple[int, int] | None:
+    """The central band of rows [start, stop) whose even and odd tilts are reconstructed apart for the FSC; None
+    when the series is too short to split (fewer than 8 tilts)."""
+    if dataset.tilts < 8:
+        return None
+    band = min(dataset.rows, FSC_BAND_ROWS) if dataset.focal_planes == 1 else dataset.rows
+    start = (dataset.rows - band) // 2
+    return start, start + band
+
+
+#: Rows of the FSC's central band: enough voxels in every Fourier shell, a quarter of the tilts' work or less.
+FSC_BAND_ROWS = 32
 
 
 def parameters_key(dataset: Dataset, method: str, parameters: dict[str, Any]) -> str:
@@ -697,11 +773,17 @@ def job_request(*, dataset: Dataset, method: str, parameters: dict[str, Any], by
             job = ReconstructionJob.objects.create(
                 lab_id=dataset.lab_id, dataset=dataset, method=method, parameters=clean, parameters_key=key,
                 engine_version=ENGINE_VERSION, slab_count=len(bounds), created_by=by,
-                log=f"{timezone.now():%Y-%m-%d %H:%M:%S} queued: {method}, {len(bounds)} slab(s) of ≤ {slab_size} slices\n",
+                log=f"{timezone.now():%Y-%m-%d %H:%M:%S} queued: {method}, {len(bounds)} slab(s) of ≤ {slab_size} slices"
+                + (" and the two FSC halves" if fsc_halves(dataset) else "") + "\n",
             )  # fmt: skip
-            JobSlab.objects.bulk_create(
-                JobSlab(job=job, index=i, start=start, stop=stop) for i, (start, stop) in enumerate(bounds)
-            )
+            slabs = [JobSlab(job=job, index=i, start=start, stop=stop) for i, (start, stop) in enumerate(bounds)]
+            band = fsc_halves(dataset)
+            if band:
+                slabs += [
+                    JobSlab(job=job, index=len(bounds) + i, part=part, start=band[0], stop=band[1])
+                    for i, part in enumerate((SlabPart.EVEN, SlabPart.ODD))
+                ]
+            JobSlab.objects.bulk_create(slabs)
             transaction.on_commit(lambda: job_dispatch(job_id=job.pk))
     except IntegrityError:
         existing = ReconstructionJob.objects.filter(dataset=dataset, parameters_key=key, state__in=active).first()
@@ -737,7 +819,8 @@ def job_dispatch(*, job_id: int) -> bool:
     job = ReconstructionJob.objects.filter(pk=job_id, state=J.QUEUED).first()
     if job is None:
         return False
-    slab_ids = list(job.slabs.filter(state=SlabState.PENDING).values_list("pk", flat=True))
+    # Index order: the volume's slabs first, the FSC halves (half the tilts each) after them.
+    slab_ids = list(job.slabs.filter(state=SlabState.PENDING).order_by("index").values_list("pk", flat=True))
     try:
         for slab_id in slab_ids:
             tasks.reconstruct_slab.delay(slab_id)
@@ -911,7 +994,7 @@ def slab_run(*, slab_id: int, worker: str = "") -> str:
             return _maybe_assemble(job)
         if slab.attempts >= MAX_SLAB_ATTEMPTS:
             reason = (
-                f"slab {slab.index + 1} of {job.slab_count} (slices {slab.start}–{slab.stop - 1}) was started "
+                f"slab {slab.index + 1} ({_slab_label(slab)}) was started "
                 f"{slab.attempts} times without finishing: its worker was lost each time (out of memory?). "
                 "Try smaller slabs."
             )
@@ -929,6 +1012,7 @@ def slab_run(*, slab_id: int, worker: str = "") -> str:
     started = time.perf_counter()
     rows = slab.stop - slab.start
     total = max(1, rows * (1 if job.method == "wbp" else int(job.parameters.get("iterations") or 50)))
+    slabs_in_job = job.slabs.count()
     done_units = [0]
     last = [0.0]
     owner = threading.get_ident()
@@ -946,12 +1030,15 @@ def slab_run(*, slab_id: int, worker: str = "") -> str:
         fraction = min(1.0, done_units[0] / total)
         try:
             finished = job.slabs.filter(state=SlabState.DONE).count()
-            value = int(95 * (finished + fraction) / job.slab_count)
+            value = int(95 * (finished + fraction) / slabs_in_job)
             ReconstructionJob.objects.filter(pk=job.pk, progress__lt=value).update(progress=value)
         except DatabaseError:
             log.warning("progress of job %s not recorded", job.pk, exc_info=True)
 
-    volume = run_engine(dataset, job.method, job.parameters, rows=slice(slab.start, slab.stop), callback=progress)
+    tilts = {SlabPart.EVEN: slice(0, None, 2), SlabPart.ODD: slice(1, None, 2)}.get(slab.part)
+    volume = run_engine(
+        dataset, job.method, job.parameters, rows=slice(slab.start, slab.stop), tilts=tilts, callback=progress
+    )
     name = f"{slab_folder(job)}/slab-{slab.index:05d}.npy"
     _atomic_write(Path(default_storage.path(name)), lambda p: _save_npy(p, volume))
     seconds = time.perf_counter() - started
@@ -961,13 +1048,18 @@ def slab_run(*, slab_id: int, worker: str = "") -> str:
             return "skipped"
         JobSlab.objects.filter(pk=slab.pk).update(state=SlabState.DONE, seconds=seconds, result=name)
         finished = job.slabs.filter(state=SlabState.DONE).count()
-        ReconstructionJob.objects.filter(pk=job.pk).update(progress=int(95 * finished / job.slab_count))
+        ReconstructionJob.objects.filter(pk=job.pk).update(progress=int(95 * finished / slabs_in_job))
         outcome = _maybe_assemble(job)
     _append_log(
         job.pk,
-        f"slab {slab.index + 1}/{job.slab_count} (slices {slab.start}–{slab.stop - 1}) done in {seconds:.1f} s on {worker or 'a worker'}",
+        f"slab {slab.index + 1}/{slabs_in_job} ({_slab_label(slab)}) done in {seconds:.1f} s on {worker or 'a worker'}",
     )
     return outcome if outcome == "assemble" else "done"
+
+
+def _slab_label(slab: JobSlab) -> str:
+    rows = f"slices {slab.start}–{slab.stop - 1}"
+    return rows if slab.part == SlabPart.VOLUME else f"{slab.get_part_display().lower()}, {rows}"
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
@@ -1004,7 +1096,8 @@ def volume_assemble(*, job_id: int) -> Volume | None:
     if any(s.state != SlabState.DONE for s in slabs):
         return None
     dataset = job.dataset
-    raw = np.concatenate([np.load(default_storage.path(s.result)) for s in slabs], axis=0)
+    halves = {s.part: s for s in slabs if s.part != SlabPart.VOLUME}
+    raw = np.concatenate([np.load(default_storage.path(s.result)) for s in slabs if s.part == SlabPart.VOLUME], axis=0)
     from reconstruction.engine.quality import fourier_shell_correlation, to_lac
 
     volume = to_lac(raw, dataset.pixel_size_um)
@@ -1028,7 +1121,7 @@ def volume_assemble(*, job_id: int) -> Volume | None:
                 previews.to_uint8(previews.volume_slice(volume, plane, index), low, high), max_side=512
             )
             preview_names[plane] = default_storage.save(f"{slab_folder(job)}/preview-{plane}.png", ContentFile(picture))
-        fsc, resolution = _even_odd_fsc(job, dataset, fourier_shell_correlation)
+        fsc, resolution = _even_odd_fsc(job, dataset, fourier_shell_correlation, halves)
     except BaseException:
         # No volume row will point at these: remove them (a disk that filled up gets its space back).
         _delete_stored([name, *preview_names.values()])
@@ -1061,16 +1154,21 @@ def values_are_absolute(job: ReconstructionJob, dataset: Dataset) -> bool:
     return bool(engine.value_note(job.method, dataset.angles)["absolute"])
 
 
-def _even_odd_fsc(job: ReconstructionJob, dataset: Dataset, fsc_function) -> tuple[dict, float | None]:
-    """Even and odd tilts reconstructed apart over a central band of slices; their FSC gives the resolution."""
-    if dataset.tilts < 8:
+def _even_odd_fsc(
+    job: ReconstructionJob, dataset: Dataset, fsc_function, halves: dict[str, JobSlab]
+) -> tuple[dict, float | None]:
+    """Even and odd tilts reconstructed apart over a central band of slices (by their own slabs; here for a job
+    recorded without them); their FSC gives the resolution."""
+    band = fsc_halves(dataset)
+    if band is None:
         return {}, None
-    band = min(dataset.rows, 32) if dataset.focal_planes == 1 else dataset.rows
-    start = (dataset.rows - band) // 2
-    rows = slice(start, start + band)
+    rows = slice(*band)
     try:
-        even = run_engine(dataset, job.method, job.parameters, rows=rows, tilts=slice(0, None, 2))
-        odd = run_engine(dataset, job.method, job.parameters, rows=rows, tilts=slice(1, None, 2))
+        if SlabPart.EVEN in halves and SlabPart.ODD in halves:
+            even, odd = (np.load(default_storage.path(halves[p].result)) for p in (SlabPart.EVEN, SlabPart.ODD))
+        else:
+            even = run_engine(dataset, job.method, job.parameters, rows=rows, tilts=slice(0, None, 2))
+            odd = run_engine(dataset, job.method, job.parameters, rows=rows, tilts=slice(1, None, 2))
         if min(even.shape) < 4:
             return {}, None
         result = fsc_function(even, odd, pixel_size_um=dataset.pixel_size_um)

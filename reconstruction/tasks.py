@@ -12,7 +12,7 @@ import socket
 import time
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_ready, worker_shutdown
 from django.db import InterfaceError, OperationalError
 
 from lims.errors import DomainError
@@ -44,6 +44,8 @@ def _reason(error: BaseException) -> str:
 def reconstruct_slab(self, slab_id: int) -> str:
     """Reconstruct one slab of a job; the last one sends the assembly."""
     worker = f"{socket.gethostname()}:{self.request.hostname or 'local'}"
+    if self.request.hostname and not self.request.is_eager:
+        services.worker_active(name=self.request.hostname)
     attempt = 0
     while True:
         try:
@@ -90,11 +92,28 @@ def dispatch_pending() -> int:
 
 @worker_ready.connect
 def _send_waiting_jobs(sender=None, **kwargs) -> None:
-    """A worker that starts (or comes back with the broker) sends what waited for it."""
+    """A worker that starts (or comes back with the broker) says so, then sends what waited for it."""
+    try:
+        controller = getattr(sender, "controller", None)
+        services.worker_seen(
+            name=str(getattr(sender, "hostname", "") or socket.gethostname()),
+            processes=int(getattr(controller, "concurrency", 1) or 1),
+        )
+    except Exception:  # never keep a worker from starting
+        log.exception("could not record this worker")
     try:
         services.jobs_dispatch_pending()
     except Exception:  # never keep a worker from starting
         log.exception("could not send waiting reconstruction jobs")
+
+
+@worker_shutdown.connect
+def _worker_stops(sender=None, **kwargs) -> None:
+    """A worker that stops cleanly takes no more slabs: the next job is cut for the workers left."""
+    try:
+        services.worker_gone(name=str(getattr(sender, "hostname", "") or ""))
+    except Exception:  # a stopping worker must stop
+        log.exception("could not record that this worker stops")
 
 
 @shared_task

@@ -167,8 +167,11 @@ def job_detail(request, pk: int):
     return render(
         request,
         "reconstruction/job_detail.html",
-        {"job": job, "volume": volume, "slabs": job.slabs.all(), "transitions": job.transitions.all()},
-    )
+        {
+            "job": job, "volume": volume, "slabs": job.slabs.all(), "transitions": job.transitions.all(),
+            "worker_processes": selectors.worker_processes() if not job.finished else None,
+        },
+    )  # fmt: skip
 
 
 @require_POST

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-__all__ = ["estimate_noise_sigma", "relative_noise", "sirt_iterations_for"]
+__all__ = ["estimate_noise_sigma", "relative_noise", "sirt_iterations_for", "sirt_iterations_for_noise"]
 
 
 def estimate_noise_sigma(projections: ArrayLike) -> float:
@@ -58,7 +58,12 @@ def sirt_iterations_for(projections: ArrayLike, maximum: int = 50, minimum: int 
     on a cell phantom at ±65°, where stopping there gives a better SSIM and PSNR within
     0.6 dB of 50 iterations), never under ``minimum`` (fewer gain SSIM but lose PSNR).
     """
-    rel = relative_noise(projections)
+    return sirt_iterations_for_noise(relative_noise(projections), maximum=maximum, minimum=minimum)
+
+
+def sirt_iterations_for_noise(rel: float, maximum: int = 50, minimum: int = 25) -> int:
+    """:func:`sirt_iterations_for` from a :func:`relative_noise` already measured, e.g. once on a whole series
+    that is then reconstructed in slabs (each slab's own estimate would differ a little, and so its count)."""
     if rel <= SIRT_QUIET:
         return int(maximum)
     return int(np.clip(round(maximum * SIRT_QUIET / rel), minimum, maximum))
