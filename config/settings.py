@@ -50,7 +50,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -222,8 +221,8 @@ REST_FRAMEWORK = {
     # Token first: an anonymous request is answered 401 with `WWW-Authenticate: Token` (DRF takes the
     # challenge from the first class; session authentication has none and would make it a 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "lims.tokens.ApiTokenAuthentication",  # named, hashed, revocable, optionally read-only (issue 10)
-        "rest_framework.authentication.TokenAuthentication",
+        # Named, hashed, revocable, optionally read-only; DRF's clear-text authtoken keys were imported into it.
+        "lims.tokens.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     # ?format=csv on every list (lims.csv_export streams it), besides JSON and the browsable API.

@@ -8,6 +8,7 @@ import secrets
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import authentication, exceptions
 
 from lims.errors import ConflictError, DomainError
@@ -39,6 +40,37 @@ def api_token_create(*, user, name: str, read_only: bool = False) -> tuple[ApiTo
     return token, key
 
 
+LEGACY_TABLE = "authtoken_token"
+
+
+def legacy_tokens_import(connection, model=ApiToken) -> int:
+    """Turn the keys of DRF's retired `authtoken` (stored in clear) into hashed tokens named after them, then drop
+    its table: the old scripts keep working with the same key, and no key stays readable in the database.
+    Returns how many were imported; run by migration lims 0003 with its historical model (safe to run again)."""
+    if LEGACY_TABLE not in connection.introspection.table_names():
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {connection.ops.quote_name('key')}, user_id, created FROM {LEGACY_TABLE}")
+        rows = cursor.fetchall()
+    imported = 0
+    for key, user_id, created in rows:
+        key_hash = hash_key(key)
+        if model.objects.filter(key_hash=key_hash).exists():
+            continue
+        name = f"token from before hashed tokens ({key[:6]}…)"
+        model.objects.create(user_id=user_id, name=name, key_hash=key_hash, key_prefix=key[:12])
+        if isinstance(created, str):
+            created = parse_datetime(created)
+        if created is not None:
+            if timezone.is_naive(created):  # SQLite keeps no zone; Django wrote it in UTC
+                created = timezone.make_aware(created, datetime.UTC)
+            model.objects.filter(key_hash=key_hash).update(created_at=created)
+        imported += 1
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {LEGACY_TABLE}")
+    return imported
+
+
 def api_token_revoke(*, token: ApiToken, by) -> ApiToken:
     """Revoke one of your own tokens (at once: the next request with it is refused)."""
     if token.user_id != by.pk:
@@ -55,7 +87,8 @@ def api_token_list(*, user):
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     """Authenticates `Bearer sxt_…` (or `Token sxt_…`); a read-only token is refused any write (403).
 
-    Keys without the `sxt_` prefix are left to the next authentication class.
+    A key without the `sxt_` prefix is one of DRF's retired keys, imported hashed (`legacy_tokens_import`): it is
+    looked up the same way.
     """
 
     keywords = ("bearer", "token")
@@ -65,8 +98,6 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(parts) != 2 or parts[0].decode(errors="replace").lower() not in self.keywords:
             return None
         key = parts[1].decode(errors="replace")
-        if not key.startswith(ApiToken.PREFIX):
-            return None
         token = ApiToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid token.")

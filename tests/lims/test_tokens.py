@@ -82,3 +82,26 @@ def test_a_made_up_key_fails_and_another_persons_token_cannot_be_revoked(web, ou
     foreign, key = tokens.api_token_create(user=outsider, name="theirs")
     assert web.post(f"/account/tokens/{foreign.pk}/revoke/").status_code == 404
     assert _client(key).get("/api/v1/grids/").status_code == 200
+
+
+def test_clear_text_keys_of_the_retired_drf_tokens_are_imported_hashed_and_keep_working(db, member):
+    from django.db import connection
+
+    # The table DRF's authtoken left behind, with one key in clear.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE {tokens.LEGACY_TABLE} ({connection.ops.quote_name('key')} varchar(40) PRIMARY KEY, "
+            "created timestamp NOT NULL, user_id integer NOT NULL)"
+        )
+        cursor.execute(
+            f"INSERT INTO {tokens.LEGACY_TABLE} VALUES (%s, %s, %s)",
+            ["0123456789abcdef0123456789abcdef01234567", "2025-03-01 10:00:00", member.pk],
+        )
+    assert tokens.legacy_tokens_import(connection) == 1
+    assert tokens.LEGACY_TABLE not in connection.introspection.table_names()  # no key left in clear
+    token = ApiToken.objects.get(user=member)
+    assert token.key_hash == hashlib.sha256(b"0123456789abcdef0123456789abcdef01234567").hexdigest()
+    assert token.name.startswith("token from before hashed tokens") and token.created_at.year == 2025
+    assert _client("0123456789abcdef0123456789abcdef01234567").get("/api/v1/grids/").status_code == 200
+    assert _client("0123456789abcdef0123456789abcdef0123456X").get("/api/v1/grids/").status_code == 401
+    assert tokens.legacy_tokens_import(connection) == 0  # nothing left to import

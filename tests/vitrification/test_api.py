@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from grids.lifecycle import GridState
+from lims.tokens import api_token_create
 from tests.factories import make_grids
 from tests.vitrification.factories import HPF_PARAMS, PLUNGE_PARAMS, PlungerFactory, state
 from vitrification import services
@@ -218,8 +218,8 @@ def test_instrument_in_another_lab_cannot_be_created(api, other_lab):
 def test_token_auth_works_and_anonymous_is_refused(member, plunger):
     client = APIClient()
     assert client.get("/api/v1/plunge-runs/").status_code in (401, 403)
-    token = Token.objects.create(user=member)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    _, key = api_token_create(user=member, name="script")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/instruments/").status_code == 200
 
 
