@@ -4,6 +4,9 @@ import os
 
 from celery import Celery
 
+from config import broker
+
+broker.install()  # the embedded broker's messages appear whole (config/broker.py)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("sxt_lims")
