@@ -685,7 +685,6 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
 DEFAULT_SLAB_ROWS = 32
 MIN_SLAB_ROWS = 16
 MAX_SLAB_ROWS = 128
-WORKER_SEEN_HOURS = selectors.WORKER_SEEN_HOURS
 
 
 def worker_seen(*, name: str, processes: int = 1) -> None:
@@ -733,6 +732,8 @@ def fsc_halves(dataset: Dataset) -> tuple[int, int] | None:
 
 #: Rows of the FSC's central band: enough voxels in every Fourier shell, a quarter of the tilts' work or less.
 FSC_BAND_ROWS = 32
+#: The tilts each FSC half reconstructs.
+HALF_TILTS = {SlabPart.EVEN: slice(0, None, 2), SlabPart.ODD: slice(1, None, 2)}
 
 
 def parameters_key(dataset: Dataset, method: str, parameters: dict[str, Any]) -> str:
@@ -768,16 +769,16 @@ def job_request(*, dataset: Dataset, method: str, parameters: dict[str, Any], by
         else clean.get("slab_size") or default_slab_size(dataset)
     )
     bounds = [(start, min(dataset.rows, start + slab_size)) for start in range(0, dataset.rows, slab_size)]
+    band = fsc_halves(dataset)
     try:
         with transaction.atomic():
             job = ReconstructionJob.objects.create(
                 lab_id=dataset.lab_id, dataset=dataset, method=method, parameters=clean, parameters_key=key,
                 engine_version=ENGINE_VERSION, slab_count=len(bounds), created_by=by,
                 log=f"{timezone.now():%Y-%m-%d %H:%M:%S} queued: {method}, {len(bounds)} slab(s) of ≤ {slab_size} slices"
-                + (" and the two FSC halves" if fsc_halves(dataset) else "") + "\n",
+                + (" and the two FSC halves" if band else "") + "\n",
             )  # fmt: skip
             slabs = [JobSlab(job=job, index=i, start=start, stop=stop) for i, (start, stop) in enumerate(bounds)]
-            band = fsc_halves(dataset)
             if band:
                 slabs += [
                     JobSlab(job=job, index=len(bounds) + i, part=part, start=band[0], stop=band[1])
@@ -1035,10 +1036,10 @@ def slab_run(*, slab_id: int, worker: str = "") -> str:
         except DatabaseError:
             log.warning("progress of job %s not recorded", job.pk, exc_info=True)
 
-    tilts = {SlabPart.EVEN: slice(0, None, 2), SlabPart.ODD: slice(1, None, 2)}.get(slab.part)
     volume = run_engine(
-        dataset, job.method, job.parameters, rows=slice(slab.start, slab.stop), tilts=tilts, callback=progress
-    )
+        dataset, job.method, job.parameters, rows=slice(slab.start, slab.stop), tilts=HALF_TILTS.get(slab.part),
+        callback=progress,
+    )  # fmt: skip
     name = f"{slab_folder(job)}/slab-{slab.index:05d}.npy"
     _atomic_write(Path(default_storage.path(name)), lambda p: _save_npy(p, volume))
     seconds = time.perf_counter() - started
@@ -1165,10 +1166,11 @@ def _even_odd_fsc(
     rows = slice(*band)
     try:
         if SlabPart.EVEN in halves and SlabPart.ODD in halves:
-            even, odd = (np.load(default_storage.path(halves[p].result)) for p in (SlabPart.EVEN, SlabPart.ODD))
+            even, odd = (np.load(default_storage.path(halves[p].result)) for p in HALF_TILTS)
         else:
-            even = run_engine(dataset, job.method, job.parameters, rows=rows, tilts=slice(0, None, 2))
-            odd = run_engine(dataset, job.method, job.parameters, rows=rows, tilts=slice(1, None, 2))
+            even, odd = (
+                run_engine(dataset, job.method, job.parameters, rows=rows, tilts=t) for t in HALF_TILTS.values()
+            )
         if min(even.shape) < 4:
             return {}, None
         result = fsc_function(even, odd, pixel_size_um=dataset.pixel_size_um)
