@@ -117,14 +117,21 @@ def test_the_openapi_schema_lists_every_endpoint(api):
         assert endpoint in paths, endpoint
 
 
-def test_drf_create_token_gives_a_token_the_api_accepts(member):
+def test_api_token_create_prints_a_key_the_api_accepts_once(member):
     from io import StringIO
 
+    import pytest
+    from django.core.management.base import CommandError
     from rest_framework.test import APIClient
 
     out = StringIO()
-    call_command("drf_create_token", member.username, stdout=out)
-    token = out.getvalue().split()[2]
+    call_command("api_token_create", member.username, "--name", "nightly export", "--read-only", stdout=out)
+    key = out.getvalue().strip()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/labs/").status_code == 200
+    assert client.post("/api/v1/labs/", {}).status_code == 403  # read-only
+    with pytest.raises(CommandError, match="already"):
+        call_command("api_token_create", member.username, "--name", "nightly export", stdout=StringIO())
+    with pytest.raises(CommandError, match="No user"):
+        call_command("api_token_create", "nobody", stdout=StringIO())
