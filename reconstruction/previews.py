@@ -82,12 +82,20 @@ def plane_size(shape: tuple[int, int, int], plane: str) -> int:
 
 
 def histogram(volume: np.ndarray, bins: int = 64) -> dict:
+    return volume_levels(volume, bins=bins)[0]
+
+
+def volume_levels(volume: np.ndarray, bins: int = 64) -> tuple[dict, tuple[float, float]]:
+    """The histogram (between the 0.1th and 99.9th percentiles) and the preview contrast (0.5th–99.5th) of a
+    volume from one partition of its finite values: each percentile call on a 64×256² volume costs ~0.1 s, and
+    the assembly of a job waits for them."""
     data = np.asarray(volume, dtype=np.float32)
     finite = data[np.isfinite(data)]
     if not finite.size:
-        return {"edges": [], "counts": []}
-    low, high = np.percentile(finite, (0.1, 99.9))
+        return {"edges": [], "counts": []}, (0.0, 1.0)
+    low, p_low, p_high, high = (float(v) for v in np.percentile(finite, (0.1, 0.5, 99.5, 99.9)))
     if not high > low:
         high = low + max(abs(low) * 1e-6, 1e-6)  # also where low is so large that low + 1e-6 == low
-    counts, edges = np.histogram(finite, bins=bins, range=(float(low), float(high)))
-    return {"edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in counts]}
+    counts, edges = np.histogram(finite, bins=bins, range=(low, high))
+    levels = {"edges": [round(float(e), 6) for e in edges], "counts": [int(c) for c in counts]}
+    return levels, (p_low, p_high)

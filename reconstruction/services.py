@@ -1042,6 +1042,8 @@ def slab_run(*, slab_id: int, worker: str = "") -> str:
     )  # fmt: skip
     name = f"{slab_folder(job)}/slab-{slab.index:05d}.npy"
     _atomic_write(Path(default_storage.path(name)), lambda p: _save_npy(p, volume))
+    if slab.part != SlabPart.VOLUME:
+        _fsc_when_both_halves(job, dataset, slab, volume)
     seconds = time.perf_counter() - started
     with transaction.atomic():
         job = ReconstructionJob.objects.select_for_update().get(pk=job.pk)
@@ -1116,7 +1118,7 @@ def volume_assemble(*, job_id: int) -> Volume | None:
     try:
         sha = sha256_of(target)
         centre = {"xy": volume.shape[1] // 2, "xz": volume.shape[0] // 2, "yz": volume.shape[2] // 2}
-        low, high = np.percentile(volume, (0.5, 99.5))
+        levels, (low, high) = previews.volume_levels(volume)
         for plane, index in centre.items():
             picture = previews.png_bytes(
                 previews.to_uint8(previews.volume_slice(volume, plane, index), low, high), max_side=512
@@ -1138,13 +1140,12 @@ def volume_assemble(*, job_id: int) -> Volume | None:
                 depth=volume.shape[0], thickness=volume.shape[1], width=volume.shape[2],
                 voxel_size_nm=dataset.pixel_size_nm, absolute=values_are_absolute(job, dataset),
                 value_min=float(volume.min()), value_max=float(volume.max()), value_mean=float(volume.mean()),
-                histogram=previews.histogram(volume), fsc=fsc, resolution_nm=resolution, previews=preview_names,
+                histogram=levels, fsc=fsc, resolution_nm=resolution, previews=preview_names,
             )  # fmt: skip
             _job_move(job.pk, J.SUCCEEDED, reason="volume assembled", progress=100)
     except (IntegrityError, ConflictError):
         return Volume.objects.filter(job=job).first()
-    for s in slabs:
-        _delete_stored([s.result])
+    _delete_stored([s.result for s in slabs] + [_fsc_name(job)])
     return made
 
 
@@ -1155,14 +1156,40 @@ def values_are_absolute(job: ReconstructionJob, dataset: Dataset) -> bool:
     return bool(engine.value_note(job.method, dataset.angles)["absolute"])
 
 
+def _fsc_name(job: ReconstructionJob) -> str:
+    return f"{slab_folder(job)}/fsc.json"
+
+
+def _fsc_when_both_halves(job: ReconstructionJob, dataset: Dataset, slab: JobSlab, half: np.ndarray) -> None:
+    """The second FSC half to finish computes the FSC while the volume's slabs may still run, so the assembly
+    (which every worker waits for) does not; if both finish at once neither does, and the assembly does."""
+    other = JobSlab.objects.filter(job=job, state=SlabState.DONE).exclude(part__in=(SlabPart.VOLUME, slab.part)).first()
+    if other is None:
+        return
+    try:
+        loaded = np.load(default_storage.path(other.result))
+    except (OSError, ValueError):
+        return
+    even, odd = (half, loaded) if slab.part == SlabPart.EVEN else (loaded, half)
+    curve, resolution = _fsc_of(job, dataset, even, odd)
+    text = json.dumps({"fsc": curve, "resolution_nm": resolution})
+    _atomic_write(Path(default_storage.path(_fsc_name(job))), lambda p: p.write_text(text))
+
+
 def _even_odd_fsc(
     job: ReconstructionJob, dataset: Dataset, fsc_function, halves: dict[str, JobSlab]
 ) -> tuple[dict, float | None]:
     """Even and odd tilts reconstructed apart over a central band of slices (by their own slabs; here for a job
-    recorded without them); their FSC gives the resolution."""
+    recorded without them); their FSC gives the resolution. Read from the halves' own FSC where they left one."""
     band = fsc_halves(dataset)
     if band is None:
         return {}, None
+    if SlabPart.EVEN in halves and SlabPart.ODD in halves:
+        try:
+            stored = json.loads(Path(default_storage.path(_fsc_name(job))).read_text())
+            return stored["fsc"], stored["resolution_nm"]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
     rows = slice(*band)
     try:
         if SlabPart.EVEN in halves and SlabPart.ODD in halves:
@@ -1171,8 +1198,20 @@ def _even_odd_fsc(
             even, odd = (
                 run_engine(dataset, job.method, job.parameters, rows=rows, tilts=t) for t in HALF_TILTS.values()
             )
-        if min(even.shape) < 4:
-            return {}, None
+    except (ValueError, MemoryError) as error:
+        log.warning("FSC of job %s skipped: %s", job.pk, error)
+        return {}, None
+    return _fsc_of(job, dataset, even, odd, fsc_function)
+
+
+def _fsc_of(
+    job: ReconstructionJob, dataset: Dataset, even: np.ndarray, odd: np.ndarray, fsc_function=None
+) -> tuple[dict, float | None]:
+    if fsc_function is None:
+        from reconstruction.engine.quality import fourier_shell_correlation as fsc_function
+    if min(even.shape) < 4:
+        return {}, None
+    try:
         result = fsc_function(even, odd, pixel_size_um=dataset.pixel_size_um)
     except (ValueError, MemoryError) as error:
         log.warning("FSC of job %s skipped: %s", job.pk, error)

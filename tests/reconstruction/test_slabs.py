@@ -3,6 +3,8 @@ volume, and as many volume slabs as there are worker processes to take them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -60,6 +62,39 @@ def test_the_fsc_halves_are_slabs_of_their_own_and_give_the_resolution_of_the_en
     expected = direct.resolution_nm.get(0.143)  # None: no crossing on this small phantom
     assert job.volume.resolution_nm == (None if expected is None else pytest.approx(expected, rel=1e-3))
     assert "even tilts (fsc)" in job.log and "odd tilts (fsc)" in job.log
+
+
+def test_the_second_fsc_half_to_finish_computes_the_fsc_so_the_assembly_does_not(dataset, member, monkeypatch):
+    from django.core.files.storage import default_storage
+
+    from reconstruction.engine import quality
+
+    calls = []
+    real = quality.fourier_shell_correlation
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(quality, "fourier_shell_correlation", counted)
+    sent = []
+    monkeypatch.setattr(tasks.reconstruct_slab, "delay", lambda slab_id: sent.append(slab_id))
+    job, _ = services.job_request(
+        dataset=dataset, method="sirt", parameters={"slab_size": 6, "align": False}, by=member
+    )
+    volume_slabs, halves = sent[: job.slab_count], sent[job.slab_count :]
+    services.slab_run(slab_id=halves[0])
+    assert calls == []  # one half alone has nothing to correlate
+    services.slab_run(slab_id=halves[1])
+    assert len(calls) == 1
+    stored = Path(default_storage.path(f"{services.slab_folder(job)}/fsc.json"))
+    assert stored.exists()
+    for slab_id in volume_slabs:
+        services.slab_run(slab_id=slab_id)
+    job.refresh_from_db()
+    assert job.state == JobState.SUCCEEDED, job.error
+    assert len(calls) == 1  # the assembly read the halves' FSC
+    assert job.volume.fsc["fsc"] and not stored.exists()
 
 
 def test_a_series_too_short_to_split_has_no_fsc_halves(dataset, member, monkeypatch):
