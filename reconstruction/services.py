@@ -1121,7 +1121,7 @@ def volume_assemble(*, job_id: int) -> Volume | None:
         levels, (low, high) = previews.volume_levels(volume)
         for plane, index in centre.items():
             picture = previews.png_bytes(
-                previews.to_uint8(previews.volume_slice(volume, plane, index), low, high), max_side=512
+                previews.to_uint8(previews.volume_slice(volume, plane, index), low, high), max_side=512, min_side=256
             )
             preview_names[plane] = default_storage.save(f"{slab_folder(job)}/preview-{plane}.png", ContentFile(picture))
         fsc, resolution = _even_odd_fsc(job, dataset, fourier_shell_correlation, halves)
