@@ -25,6 +25,7 @@ SECTIONS: list[str] = [
     "bench.reconstruction",
     "bench.api",
     "bench.dashboard",
+    "bench.load",
 ]
 
 MARK = "<!-- section: {} -->"

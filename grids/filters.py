@@ -17,8 +17,10 @@ HIDDEN = forms.HiddenInput
 
 class GridFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Barcode or text")
+    # distinct=False: a grid's own column cannot repeat rows, and SELECT DISTINCT made PostgreSQL sort every
+    # matching grid instead of reading the first page off the newest-first index (issue 10).
     state = django_filters.MultipleChoiceFilter(
-        choices=GridState.choices, widget=forms.SelectMultiple(attrs={"size": 1}), label="State"
+        choices=GridState.choices, widget=forms.SelectMultiple(attrs={"size": 1}), label="State", distinct=False
     )
     grid_type = django_filters.ModelChoiceFilter(
         field_name="lot__grid_type", queryset=GridType.objects.all(), empty_label="Any type"

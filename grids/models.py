@@ -156,7 +156,11 @@ class Grid(models.Model):
                 name="grid_box_and_slot_together",
             ),
         ]
-        indexes = [models.Index(fields=["lab", "state"])]
+        indexes = [
+            models.Index(fields=["lab", "state"]),
+            # Lists read the newest grids first: a page is the first rows of this index, not a sort of them all.
+            models.Index(fields=["-registered_at", "-id"], name="grids_grid_newest_first"),
+        ]
 
     def __str__(self) -> str:
         return self.barcode

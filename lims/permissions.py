@@ -23,7 +23,8 @@ def lab_roles(user) -> dict[int, str]:
         return {}
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is None:
-        cached = dict(Membership.objects.filter(user=user).values_list("lab_id", "role"))
+        # No ordering: Membership's default one joins users and labs, which a dict does not need.
+        cached = dict(Membership.objects.filter(user=user).order_by().values_list("lab_id", "role"))
         setattr(user, _CACHE_ATTR, cached)
     return cached
 
