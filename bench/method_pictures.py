@@ -23,23 +23,18 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "engine-methods.
 def main(out: Path = DEFAULT_OUT) -> str:
     from PIL import Image, ImageDraw
 
+    from bench.psf_gain import thick_cell
     from reconstruction.engine import reconstruct
     from reconstruction.engine.focus import mean_defocus_um
-    from reconstruction.engine.phantoms import cell_phantom
-    from reconstruction.engine.psf import ZonePlate
     from reconstruction.engine.quality import psnr, to_lac
     from reconstruction.engine.simulate import add_noise, project
 
-    p = 0.02
-    zp = ZonePlate(520.0, 25.0, zones=500)
+    case = thick_cell()
+    p, zp, rows, n, sl = case.pixel_um, case.zone_plate, case.rows, case.n, case.graded
     dof = zp.depth_of_field_um
-    rows, n, margin = 4, 192, 10
-    ph = cell_phantom((rows + 2 * margin, n, n), p, thickness_um=3.4, seed=1)
-    sl = slice(margin, -margin)
-    truth, cell = ph.volume[sl], ph.cell_mask[sl]
-    data_range = float(truth.max() - truth.min())
+    truth, cell, data_range = case.truth, case.cell, case.data_range
     angles = np.arange(-65.0, 65.1, 2.0)
-    series = add_noise(project(ph.volume, angles, p, zone_plate=zp), photons=1e4, seed=2)
+    series = add_noise(project(case.phantom.volume, angles, p, zone_plate=zp), photons=1e4, seed=2)
     far = cell & (mean_defocus_um(n, n, angles, p)[None] > dof)
     runs = {
         "WBP": {"method": "wbp"},

@@ -12,26 +12,54 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class ThickCell:
+    """The depth-of-focus test problem: the phantom (graded rows plus margins), its optics and truth."""
+
+    pixel_um: float
+    zone_plate: object
+    rows: int
+    n: int
+    phantom: object
+    graded: slice  # the rows scored (the margins let the PSF reach them from both sides)
+
+    @property
+    def truth(self):
+        return self.phantom.volume[self.graded]
+
+    @property
+    def cell(self):
+        return self.phantom.cell_mask[self.graded]
+
+    @property
+    def data_range(self) -> float:
+        return float(self.truth.max() - self.truth.min())
+
+
+def thick_cell() -> ThickCell:
+    from reconstruction.engine.phantoms import cell_phantom
+    from reconstruction.engine.psf import ZonePlate
+
+    rows, n, margin, p = 4, 192, 10, 0.02
+    ph = cell_phantom((rows + 2 * margin, n, n), p, thickness_um=3.4, seed=1)
+    return ThickCell(p, ZonePlate(520.0, 25.0, zones=500), rows, n, ph, slice(margin, -margin))
 
 
 def main() -> None:
     from reconstruction.engine import reconstruct
     from reconstruction.engine.focus import mean_defocus_um
-    from reconstruction.engine.phantoms import cell_phantom
-    from reconstruction.engine.psf import ZonePlate
     from reconstruction.engine.quality import psnr, to_lac
     from reconstruction.engine.simulate import add_noise, project
 
-    p = 0.02
-    zp = ZonePlate(520.0, 25.0, zones=500)
+    case = thick_cell()
+    p, zp, n, ph, sl = case.pixel_um, case.zone_plate, case.n, case.phantom, case.graded
     dof = zp.depth_of_field_um
-    rows, n, margin = 4, 192, 10
-    ph = cell_phantom((rows + 2 * margin, n, n), p, thickness_um=3.4, seed=1)
-    sl = slice(margin, -margin)
-    truth, cell = ph.volume[sl], ph.cell_mask[sl]
-    data_range = float(truth.max() - truth.min())
+    truth, cell, data_range = case.truth, case.cell, case.data_range
     print(f"load average before: {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
     for label, angles, photons in (
         ("180° / 2°, clean", np.arange(-90.0, 90.0, 2.0), None),
