@@ -35,9 +35,10 @@ OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
 def read_sections(text: str) -> dict[str, str]:
-    """The marked sections of an earlier docs/benchmarks.md, by module name."""
+    """The marked sections of an earlier docs/benchmarks.md, by name: a module's, or a hand-written one's
+    (any text as its name, closed by the next end marker whatever that says)."""
     found: dict[str, str] = {}
-    for match in re.finditer(r"<!-- section: (\S+) -->.*?<!-- end: \1 -->\n?", text, flags=re.S):
+    for match in re.finditer(r"<!-- section: (.+?) -->\n.*?<!-- end: [^\n]*?-->\n?", text, flags=re.S):
         found[match.group(1)] = match.group(0)
     return found
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         + "`); numbers are medians of repeated runs, peers measured in the same process.\n",
         f"- Date: {started}\n- Machine: {machine_summary()}\n",
     ]
-    previous = read_sections(args.output.read_text()) if args.only and args.output.is_file() else {}
+    previous = read_sections(args.output.read_text()) if args.output.is_file() else {}
     load = os.getloadavg()[0]
     for name in SECTIONS + [n for n in args.only or [] if n not in SECTIONS]:
         if args.only and name not in args.only:
@@ -82,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         body = module.run(quick=args.quick)
         stamp = f"_Section run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load:.2f} at its start._\n"
         parts.append(f"{MARK.format(name)}\n{body.rstrip()}\n\n{stamp}{END.format(name)}\n")
+    # Sections written by hand (before/after comparisons no module reruns) are kept as they are.
+    parts += [text for name, text in previous.items() if name not in SECTIONS and name not in (args.only or [])]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(parts))
     print(f"wrote {args.output}", file=sys.stderr)
