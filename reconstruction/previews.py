@@ -81,10 +81,6 @@ def plane_size(shape: tuple[int, int, int], plane: str) -> int:
     return shape[{"xy": 1, "xz": 0, "yz": 2}[plane]]
 
 
-def histogram(volume: np.ndarray, bins: int = 64) -> dict:
-    return volume_levels(volume, bins=bins)[0]
-
-
 def volume_levels(volume: np.ndarray, bins: int = 64) -> tuple[dict, tuple[float, float]]:
     """The histogram (between the 0.1th and 99.9th percentiles) and the preview contrast (0.5th–99.5th) of a
     volume from one partition of its finite values: each percentile call on a 64×256² volume costs ~0.1 s, and

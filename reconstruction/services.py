@@ -1101,7 +1101,7 @@ def volume_assemble(*, job_id: int) -> Volume | None:
     dataset = job.dataset
     halves = {s.part: s for s in slabs if s.part != SlabPart.VOLUME}
     raw = np.concatenate([np.load(default_storage.path(s.result)) for s in slabs if s.part == SlabPart.VOLUME], axis=0)
-    from reconstruction.engine.quality import fourier_shell_correlation, to_lac
+    from reconstruction.engine.quality import to_lac
 
     volume = to_lac(raw, dataset.pixel_size_um)
     del raw
@@ -1124,7 +1124,7 @@ def volume_assemble(*, job_id: int) -> Volume | None:
                 previews.to_uint8(previews.volume_slice(volume, plane, index), low, high), max_side=512, min_side=256
             )
             preview_names[plane] = default_storage.save(f"{slab_folder(job)}/preview-{plane}.png", ContentFile(picture))
-        fsc, resolution = _even_odd_fsc(job, dataset, fourier_shell_correlation, halves)
+        fsc, resolution = _even_odd_fsc(job, dataset, halves)
     except BaseException:
         # No volume row will point at these: remove them (a disk that filled up gets its space back).
         _delete_stored([name, *preview_names.values()])
@@ -1176,43 +1176,44 @@ def _fsc_when_both_halves(job: ReconstructionJob, dataset: Dataset, slab: JobSla
     _atomic_write(Path(default_storage.path(_fsc_name(job))), lambda p: p.write_text(text))
 
 
-def _even_odd_fsc(
-    job: ReconstructionJob, dataset: Dataset, fsc_function, halves: dict[str, JobSlab]
-) -> tuple[dict, float | None]:
-    """Even and odd tilts reconstructed apart over a central band of slices (by their own slabs; here for a job
-    recorded without them); their FSC gives the resolution. Read from the halves' own FSC where they left one."""
+def _stored_fsc(job: ReconstructionJob) -> tuple[dict, float | None] | None:
+    try:
+        stored = json.loads(Path(default_storage.path(_fsc_name(job))).read_text())
+        return stored["fsc"], stored["resolution_nm"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _even_odd_fsc(job: ReconstructionJob, dataset: Dataset, halves: dict[str, JobSlab]) -> tuple[dict, float | None]:
+    """Even and odd tilts reconstructed apart over a central band of slices give the resolution: read from the
+    FSC the halves' own slabs left, else from their results, else (a job recorded without half slabs)
+    reconstructed here."""
     band = fsc_halves(dataset)
     if band is None:
         return {}, None
-    if SlabPart.EVEN in halves and SlabPart.ODD in halves:
-        try:
-            stored = json.loads(Path(default_storage.path(_fsc_name(job))).read_text())
-            return stored["fsc"], stored["resolution_nm"]
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
-    rows = slice(*band)
+    both = SlabPart.EVEN in halves and SlabPart.ODD in halves
+    if both and (stored := _stored_fsc(job)) is not None:
+        return stored
     try:
-        if SlabPart.EVEN in halves and SlabPart.ODD in halves:
+        if both:
             even, odd = (np.load(default_storage.path(halves[p].result)) for p in HALF_TILTS)
         else:
             even, odd = (
-                run_engine(dataset, job.method, job.parameters, rows=rows, tilts=t) for t in HALF_TILTS.values()
+                run_engine(dataset, job.method, job.parameters, rows=slice(*band), tilts=t) for t in HALF_TILTS.values()
             )
     except (ValueError, MemoryError) as error:
         log.warning("FSC of job %s skipped: %s", job.pk, error)
         return {}, None
-    return _fsc_of(job, dataset, even, odd, fsc_function)
+    return _fsc_of(job, dataset, even, odd)
 
 
-def _fsc_of(
-    job: ReconstructionJob, dataset: Dataset, even: np.ndarray, odd: np.ndarray, fsc_function=None
-) -> tuple[dict, float | None]:
-    if fsc_function is None:
-        from reconstruction.engine.quality import fourier_shell_correlation as fsc_function
+def _fsc_of(job: ReconstructionJob, dataset: Dataset, even: np.ndarray, odd: np.ndarray) -> tuple[dict, float | None]:
+    from reconstruction.engine.quality import fourier_shell_correlation
+
     if min(even.shape) < 4:
         return {}, None
     try:
-        result = fsc_function(even, odd, pixel_size_um=dataset.pixel_size_um)
+        result = fourier_shell_correlation(even, odd, pixel_size_um=dataset.pixel_size_um)
     except (ValueError, MemoryError) as error:
         log.warning("FSC of job %s skipped: %s", job.pk, error)
         return {}, None
