@@ -163,3 +163,33 @@ def test_every_method_has_its_options_and_its_sentence():
     assert set(METHOD_OPTIONS) == set(METHODS) == set(METHOD_INFO)
     for info in METHOD_INFO.values():
         assert info["label"] and info["help"].count(".") >= 1 and isinstance(info["absolute"], bool)
+
+
+@pytest.mark.parametrize("kind", ["forward", "forward_ray", "back"])
+def test_a_slice_alone_and_small_work_on_one_thread_give_the_numbers_of_the_parallel_stack(kind, monkeypatch):
+    """One slice runs its own kernels and small work runs on the calling thread (issue 13): same numbers as
+    the slice inside a stack projected by the parallel kernels."""
+    from reconstruction.engine import projectors
+
+    rng = np.random.default_rng(7)
+    angles = np.deg2rad(np.arange(-60.0, 61.0, 2.0))
+    cos, sin = np.cos(angles), np.sin(angles)
+    n, slices = 96, 5  # 61 tilts × 96² × 5 slices: above SERIAL_WORK, so the stack goes parallel
+    assert len(angles) * n * n * slices >= projectors.SERIAL_WORK
+    if kind == "back":
+        data = rng.random((len(angles), n, slices), dtype=np.float32)
+
+        def run(d):
+            return projectors.back_slab(np.ascontiguousarray(d), cos, sin, n, axis_offset=0.3)
+    else:
+        data = rng.random((n, n, slices), dtype=np.float32)
+        function = projectors.forward_slab if kind == "forward" else projectors.forward_slab_ray
+
+        def run(d):
+            return function(np.ascontiguousarray(d), cos, sin, axis_offset=0.3)
+
+    stack = run(data)
+    for k in range(slices):
+        np.testing.assert_allclose(run(data[..., k : k + 1])[..., 0], stack[..., k], rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(projectors, "SERIAL_WORK", 10**12)  # the same stack on the calling thread
+    np.testing.assert_allclose(run(data), stack, rtol=1e-5, atol=1e-5)
