@@ -3,23 +3,13 @@ beamtime, and how sessions were used. Registered in BeamtimeConfig.ready()."""
 
 from __future__ import annotations
 
-from django.db.models import Case, Count, F, FloatField, Func, IntegerField, OuterRef, Q, Subquery, Value, When
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, F, FloatField, Func, Q
+from django.db.models.functions import Floor, TruncMonth
 
 from beamtime.models import BeamtimeSession, SampleSheetEntry, SessionStatus
 from grids import insights
 from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config
 from grids.lifecycle import GridState
-
-
-class _CountOf(Subquery):
-    template = "(SELECT COUNT(*) FROM (%(subquery)s) AS counted)"
-    output_field = IntegerField()
-
-
-def count_of(rows):
-    """The number of `rows` (a queryset correlated with OuterRef) as a subquery."""
-    return _CountOf(rows.order_by().values("pk"))
 
 
 class DaysBetween(Func):
@@ -52,22 +42,21 @@ IMAGED = (GridState.IMAGED, GridState.ARCHIVED)
 
 def seeding_to_beamtime(query: DashboardQuery) -> list[Chart]:
     """Days from seeding a grid to the start of the session whose sample sheet it is on: one query grouped by
-    bin (the number of days is computed once a row)."""
+    whole days."""
     entries = (
-        SampleSheetEntry.objects.filter(query.q("grid__"), grid__seeded__isnull=False)
+        SampleSheetEntry.objects.filter(query.q("summary__"), summary__seeded_at__isnull=False)
         .exclude(session__status=SessionStatus.CANCELLED)
-        .annotate(wait=DaysBetween(F("session__start"), F("grid__seeded__seeding__seeded_at")))
+        .annotate(wait=DaysBetween(F("session__start"), F("summary__seeded_at")))
         .order_by()
     )
-    wait_bin = Case(
-        *[
-            When(Q(wait__gte=low) & (Q(wait__lt=high) if high else Q()), then=Value(i))
-            for i, (low, high, _) in enumerate(_DAY_BINS)
-        ],
-        default=Value(-1),
-        output_field=IntegerField(),
-    )
-    found = dict(entries.values(days=wait_bin).annotate(n=Count("pk")).values_list("days", "n"))
+    # Grouped by whole days (the day difference computed once a row), then binned here: the bins' limits
+    # are whole days, so a wait falls in [low, high) exactly when its whole days do.
+    by_day = entries.values(days=Floor("wait")).annotate(n=Count("pk")).values_list("days", "n")
+    found: dict[int, int] = {}
+    for days, n in by_day:
+        for i, (low, high, _) in enumerate(_DAY_BINS):
+            if days >= low and (high is None or days < high):
+                found[i] = found.get(i, 0) + n
     counts = {f"b{i}": found.get(i, 0) for i in range(len(_DAY_BINS))}
     rows = [(label, counts[f"b{i}"]) for i, (_, _, label) in enumerate(_DAY_BINS)]
     total = sum(n for _, n in rows)
@@ -84,27 +73,42 @@ def seeding_to_beamtime(query: DashboardQuery) -> list[Chart]:
     ]
 
 
-def beamtime_use(query: DashboardQuery) -> list[Chart]:
-    """Per month of running or finished sessions: shifts, grids on the sheets, grids imaged, per shift.
-    One query, a row a session (sessions are few; their sheets' entries are counted by subqueries)."""
+def used_sessions(query: DashboardQuery):
+    """The running or finished sessions in the date range (of the chosen lab)."""
     sessions = BeamtimeSession.objects.filter(query.window("start"), lab_id__in=query.lab_ids, status__in=USED)
     if lab := query.lookups.get("lab_id"):
         sessions = sessions.filter(lab_id=lab)
-    # One row a session (its month, shifts, and the filtered grids of its sheet, counted by a subquery on
-    # the sheet), summed per month below: the month is computed once a session, not once a sheet entry.
-    sheet = SampleSheetEntry.objects.filter(query.q("grid__"), session=OuterRef("pk"))
-    per_session = (
-        sessions.order_by()
-        .annotate(
-            month=TruncMonth("start"),
-            n_grids=count_of(sheet),
-            n_imaged=count_of(sheet.filter(grid__state__in=IMAGED)),
-        )
-        .values_list("month", "shifts", "n_grids", "n_imaged")
+    return sessions.order_by()
+
+
+def per_session(rows, sessions, **counts: Q) -> list[tuple]:
+    """(month, shifts, *counts) for each session of `sessions`, the `rows` (reaching a session by
+    ``session``) counted per session: two queries, the sessions (few) and the rows grouped by session."""
+    grouped = (
+        rows.filter(session__in=sessions.values("pk"))
+        .order_by()
+        .values("session_id")
+        .annotate(**{name: Count("pk", filter=q) for name, q in counts.items()})
+    )
+    found = {row.pop("session_id"): row for row in grouped}
+    return [
+        (month, shifts, *(found.get(pk, {}).get(name, 0) for name in counts))
+        for pk, month, shifts in sessions.annotate(month=TruncMonth("start")).values_list("pk", "month", "shifts")
+    ]
+
+
+def beamtime_use(query: DashboardQuery) -> list[Chart]:
+    """Per month of running or finished sessions: shifts, grids on the sheets, grids imaged, per shift.
+    Two queries: the sessions (few), and their sheets' filtered entries counted per session."""
+    per_session_rows = per_session(
+        SampleSheetEntry.objects.filter(query.q("summary__")),
+        used_sessions(query),
+        n_grids=Q(),
+        n_imaged=Q(summary__state__in=IMAGED),
     )
     shifts: dict = {}
     grids: dict = {}
-    for month, n_shifts, n_grids, n_imaged in per_session:
+    for month, n_shifts, n_grids, n_imaged in per_session_rows:
         shifts[month] = shifts.get(month, 0) + n_shifts
         g = grids.setdefault(month, {"grids": 0, "imaged": 0})
         g["grids"] += n_grids
@@ -137,12 +141,14 @@ def register() -> None:
 
     for model in (BeamtimeSession, SampleSheetEntry, SessionTransition, ShipmentTransition):
         insights.version_source_register(f"beamtime.{model.__name__}", insights.newest_pk(model))
-    for key, label, order, state in (
-        ("scheduled", "Booked into a session", 50, GridState.SCHEDULED),
-        ("shipped", "Shipped", 60, GridState.SHIPPED),
-        ("imaged", "Imaged", 70, GridState.IMAGED),
+    for key, label, order, state, bit in (
+        ("scheduled", "Booked into a session", 50, GridState.SCHEDULED, 4),
+        ("shipped", "Shipped", 60, GridState.SHIPPED, 5),
+        ("imaged", "Imaged", 70, GridState.IMAGED, 6),
     ):
-        insights.funnel_stage_register(insights.FunnelStage(key, label, order, insights.reached_state(state), state))
+        insights.funnel_stage_register(
+            insights.FunnelStage(key, label, order, insights.reached_state(state), state, bit=bit)
+        )
     insights.panel_register(
         Panel(
             "seeding-to-beamtime",

@@ -238,6 +238,11 @@ class SampleSheetEntry(models.Model):
 
     session = models.ForeignKey(BeamtimeSession, on_delete=models.PROTECT, related_name="entries")
     grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="sample_sheet_entries")
+    # The grid's dashboard summary, joined on grid_id without passing through the grid (no column).
+    summary = models.ForeignObject(
+        "characterization.GridSummary", on_delete=models.DO_NOTHING, from_fields=["grid"], to_fields=["grid"], null=True, serialize=False,
+        related_name="+",
+    )  # fmt: skip
     position = models.PositiveSmallIntegerField(help_text="Holder position, 1…capacity")
     grid_state_before = models.CharField(max_length=20, blank=True)
     gate_passed = models.BooleanField()
@@ -249,7 +254,7 @@ class SampleSheetEntry(models.Model):
     )
     added_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     added_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords()
+    history = HistoricalRecords(excluded_fields=["summary"])
 
     class Meta:
         ordering = ["session", "position"]

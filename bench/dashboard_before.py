@@ -4,7 +4,8 @@ bench's peer so that "before" and "after" are measured in one run, on the same d
 Not used by the product. The funnel asked one correlated EXISTS per step and grid; pass rates and the
 light-microscopy panel took each grid's newest decision by a subquery per grid; the ice panel read the
 checks once per chart; the bins were separate filtered counts; beamtime use truncated every sheet entry's
-date to its month (a Python function per row on SQLite).
+date to its month (a Python function per row on SQLite). Their filters now reach the grids through the
+summaries, as the new panels' do (the filters are defined once, on the summary).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from django.db.models.functions import Cast, Coalesce, Round, TruncMonth
 
 from beamtime.insights import _DAY_BINS, IMAGED, USED, DaysBetween
 from beamtime.models import BeamtimeSession, SampleSheetEntry, SessionStatus
-from characterization.insights import _AGE_BINS, _COUNTS, _FRACTIONS, VITRIFIED_BY, _bubbles, _fmt
+from characterization.insights import _AGE_BINS, _COUNTS, _FRACTIONS, _bubbles, _fmt
 from characterization.models import Check, CheckImage, CheckStage, Decision, IceQualityClass, MetricsStatus, QCDecision
 from characterization.selectors import REVIEWABLE_STATES
 from grids.insights import Chart, DashboardQuery, Table, bar_config, funnel_stages, percent
 from grids.lifecycle import GridState
+
+VITRIFIED_BY = "vitrification_outcome__"
 
 
 def _reached(rows):
@@ -140,7 +143,7 @@ def ice_scatter(query: DashboardQuery) -> list[Chart]:
     """Post-vitrification checks of plunge-frozen grids, counted at each (blot time, ice class) and
     (humidity to the nearest per cent, ice class): two grouped queries."""
     checks = Check.objects.filter(
-        query.q("grid__"),
+        query.q("grid__qc_summary__"),
         stage=CheckStage.POST_VITRIFICATION,
         ice_quality_class__isnull=False,
     ).order_by()
@@ -178,7 +181,7 @@ def metrics_vs_decisions(query: DashboardQuery) -> list[Chart]:
     """Mean of each light-microscopy metric over analysed images, for accepted and rejected grids: one
     grouped query."""
     images = (
-        CheckImage.objects.filter(query.q("lm_check__grid__"), metrics_status=MetricsStatus.DONE)
+        CheckImage.objects.filter(query.q("lm_check__grid__qc_summary__"), metrics_status=MetricsStatus.DONE)
         .annotate(last=_latest_decision("lm_check__grid"))
         .filter(last__isnull=False)
         .order_by()
@@ -217,7 +220,9 @@ def metrics_vs_decisions(query: DashboardQuery) -> list[Chart]:
 def review_queue_age(query: DashboardQuery) -> list[Chart]:
     """How long the checks waiting for a decision have waited: one aggregate query."""
     waiting = (
-        Check.objects.filter(query.q("grid__"), stage=CheckStage.POST_VITRIFICATION, grid__state__in=REVIEWABLE_STATES)
+        Check.objects.filter(
+            query.q("grid__qc_summary__"), stage=CheckStage.POST_VITRIFICATION, grid__state__in=REVIEWABLE_STATES
+        )
         .exclude(grid__qc_decisions__isnull=False)
         .order_by()
     )
@@ -252,7 +257,7 @@ def review_queue_age(query: DashboardQuery) -> list[Chart]:
 def seeding_to_beamtime(query: DashboardQuery) -> list[Chart]:
     """Days from seeding a grid to the start of the session whose sample sheet it is on: one aggregate."""
     entries = (
-        SampleSheetEntry.objects.filter(query.q("grid__"), grid__seeded__isnull=False)
+        SampleSheetEntry.objects.filter(query.q("grid__qc_summary__"), grid__seeded__isnull=False)
         .exclude(session__status=SessionStatus.CANCELLED)
         .annotate(wait=DaysBetween(F("session__start"), F("grid__seeded__seeding__seeded_at")))
         .order_by()
@@ -296,7 +301,7 @@ def beamtime_use(query: DashboardQuery) -> list[Chart]:
     )
     grids = {
         row["month"]: row
-        for row in SampleSheetEntry.objects.filter(query.q("grid__"), session__in=sessions)
+        for row in SampleSheetEntry.objects.filter(query.q("grid__qc_summary__"), session__in=sessions)
         .annotate(month=TruncMonth("session__start"))
         .order_by()
         .values("month")

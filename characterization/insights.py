@@ -13,19 +13,17 @@ from django.db.models import (
     Avg,
     Case,
     Count,
-    Exists,
     F,
     FloatField,
+    Func,
     IntegerField,
     Max,
-    OuterRef,
     Q,
-    Subquery,
     Value,
     When,
 )
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, Round
+from django.db.models.functions import Cast
 
 from characterization.models import (
     Check,
@@ -40,60 +38,42 @@ from characterization.selectors import REVIEWABLE_STATES
 from grids import insights
 from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config, percent
 
-VITRIFIED_BY = "vitrification_outcome__"
+
+class RoundFloat(Func):
+    """ROUND of a float as a float: Django's Round casts to numeric on PostgreSQL, which cost more than the
+    rest of the ice query."""
+
+    function = "ROUND"
+    arity = 1
+    output_field = FloatField()
+
+
+_METHOD_NAMES = {"plunger": "Plunge freezing", "hpf": "High-pressure freezing"}
 ICE_AXIS = "Ice quality class (1 vitreous, thin … 4 crystalline; lower is better)"
 
 
-def _latest_decision(grid_ref: str = "pk"):
-    """The decision in force on a grid (its newest), as a subquery."""
-    return Subquery(
-        QCDecision.objects.filter(grid=OuterRef(grid_ref)).order_by("-decided_at", "-id").values("decision")[:1]
-    )
-
-
-def decisions_in_force(query: DashboardQuery):
-    """The decision in force on each grid of the query (no newer one on the same grid), one row a grid.
-
-    Read from the decisions (a few per decided grid), not from every grid: a NOT EXISTS on the
-    (grid, decided_at) index per decision."""
-    newer = QCDecision.objects.filter(grid=OuterRef("grid")).filter(
-        Q(decided_at__gt=OuterRef("decided_at")) | Q(decided_at=OuterRef("decided_at"), pk__gt=OuterRef("pk"))
-    )
-    return QCDecision.objects.filter(query.q("grid__")).filter(~Exists(newer)).order_by()
-
-
 def pass_rates(query: DashboardQuery) -> list[Chart]:
-    """One query grouped by the ids of (lot, cell line, plunger, high-pressure freezer) — read from the grid's
-    own rows, without joining the tables of names — and three small look-ups of those names (the labs' lots,
-    cell lines and instruments); the few groups are then summed per dimension."""
-    from grids.models import CellLine, GridLot
+    """One query over the summaries of decided grids, grouped by the ids of (grid type, cell line, method,
+    instrument) — the decision in force is the summary's —, and three small look-ups of those names; the few
+    groups are then summed per dimension."""
+    from grids.models import CellLine, GridType
     from vitrification.models import Instrument
 
-    by = f"grid__{VITRIFIED_BY}"
     by_ids = (
-        decisions_in_force(query)
-        .values(
-            lot=F("grid__lot_id"),
-            line=F("grid__seeded__seeding__cell_line_id"),
-            plunger=F(f"{by}plunge_run__instrument_id"),
-            hpf=F(f"{by}hpf_run__instrument_id"),
-        )
+        query.summary.exclude(decision="")
+        .values("grid_type_id", "cell_line_id", "method", "instrument_id")
         .annotate(decided=Count("pk"), passed=Count("pk", filter=Q(decision=Decision.ACCEPTED)))
     )
     labs = query.lab_ids
-    grid_type = dict(GridLot.objects.filter(lab_id__in=labs).values_list("pk", "grid_type__name"))
+    grid_type = dict(GridType.objects.values_list("pk", "name"))
     line_name = dict(CellLine.objects.filter(lab_id__in=labs).values_list("pk", "name"))
     instrument_name = dict(Instrument.objects.filter(lab_id__in=labs).values_list("pk", "name"))
     groups = [
         {
-            "grid_type": grid_type.get(g["lot"], "—"),
-            "cell_line": line_name.get(g["line"], "—"),
-            "method": "Plunge freezing"
-            if g["plunger"] is not None
-            else "High-pressure freezing"
-            if g["hpf"] is not None
-            else "Not vitrified",
-            "instrument": instrument_name.get(g["plunger"] if g["plunger"] is not None else g["hpf"], "—"),
+            "grid_type": grid_type.get(g["grid_type_id"], "—"),
+            "cell_line": line_name.get(g["cell_line_id"], "—"),
+            "method": _METHOD_NAMES.get(g["method"], "Not vitrified"),
+            "instrument": instrument_name.get(g["instrument_id"], "—"),
             "decided": g["decided"],
             "passed": g["passed"],
         }
@@ -134,7 +114,7 @@ def _bubbles(rows, *, x_title: str) -> dict:
     return {
         "type": "bubble",
         "data": {
-            "datasets": [{"label": "Checks (bubble area = number of checks)", "data": points, "pointStyle": "rectRot"}]
+            "datasets": [{"label": "Grids (bubble area = number of grids)", "data": points, "pointStyle": "rectRot"}]
         },
         "options": {
             "scales": {
@@ -146,19 +126,13 @@ def _bubbles(rows, *, x_title: str) -> dict:
 
 
 def ice_scatter(query: DashboardQuery) -> list[Chart]:
-    """Post-vitrification checks of plunge-frozen grids, counted at each (blot time, ice class) and
-    (humidity to the nearest per cent, ice class): one grouped query for both charts."""
-    run = f"grid__{VITRIFIED_BY}plunge_run__"
+    """Plunge-frozen grids counted at each (blot time, ice class) and (humidity to the nearest per cent, ice
+    class), the ice class being that of the grid's newest post-vitrification check (a grid checked twice
+    counts once, as it is now): one grouped query over the summaries for both charts."""
     groups = list(
-        Check.objects.filter(
-            query.q("grid__"),
-            stage=CheckStage.POST_VITRIFICATION,
-            ice_quality_class__isnull=False,
-            **{f"{run}id__isnull": False},
-        )
-        .values("ice_quality_class", blot=F(f"{run}blot_time_s"), humidity=Round(F(f"{run}humidity_percent")))
+        query.summary.filter(method="plunger", ice_quality_class__isnull=False)
+        .values("ice_quality_class", blot=F("blot_time_s"), humidity=RoundFloat(F("humidity_percent")))
         .annotate(n=Count("pk"))
-        .order_by()
     )
     charts = []
     for key, title, axis, unit in (
@@ -179,9 +153,10 @@ def ice_scatter(query: DashboardQuery) -> list[Chart]:
             Chart(
                 key=key,
                 title=title,
-                table=Table((unit, "Ice quality class", "Checks"), table_rows),
+                table=Table((unit, "Ice quality class", "Grids"), table_rows),
                 config=_bubbles(rows, x_title=unit),
-                summary=f"{good} of {total} checks vitreous and thin" if total else "",
+                summary=f"{good} of {total} grids vitreous and thin" if total else "",
+                note="Each grid counts once, with the ice class of its newest post-vitrification check.",
             )
         )
     return charts
@@ -204,11 +179,10 @@ def metrics_vs_decisions(query: DashboardQuery) -> list[Chart]:
     """Mean of each light-microscopy metric over analysed images, for accepted and rejected grids: one
     grouped query."""
     images = (
-        CheckImage.objects.filter(query.q("lm_check__grid__"), metrics_status=MetricsStatus.DONE)
-        .annotate(last=_latest_decision("lm_check__grid"))
-        .filter(last__isnull=False)
+        CheckImage.objects.filter(query.q("lm_check__summary__"), metrics_status=MetricsStatus.DONE)
+        .exclude(lm_check__summary__decision="")
         .order_by()
-        .values("last")
+        .values(last=F("lm_check__summary__decision"))
         .annotate(
             images=Count("pk"),
             **{name: Avg(Cast(KeyTextTransform(name, "metrics"), FloatField())) for name, _ in _FRACTIONS + _COUNTS},
@@ -256,18 +230,15 @@ _AGE_BINS = (
 
 
 def review_queue_age(query: DashboardQuery) -> list[Chart]:
-    """How long the checks waiting for a decision have waited: one query grouped by age bin."""
-    waiting = (
-        Check.objects.filter(query.q("grid__"), stage=CheckStage.POST_VITRIFICATION, grid__state__in=REVIEWABLE_STATES)
-        .exclude(grid__qc_decisions__isnull=False)
-        .order_by()
-    )
+    """How long the grids waiting for a decision have waited since their newest post-vitrification check:
+    one query over the summaries, grouped by age bin."""
+    waiting = query.summary.filter(state__in=REVIEWABLE_STATES, decision="", post_checked_at__isnull=False)
     now = query.now
     age_bin = Case(
         *[
             When(
-                Q(checked_at__lte=now - timedelta(days=low))
-                & (Q(checked_at__gt=now - timedelta(days=high)) if high else Q()),
+                Q(post_checked_at__lte=now - timedelta(days=low))
+                & (Q(post_checked_at__gt=now - timedelta(days=high)) if high else Q()),
                 then=Value(i),
             )
             for i, (low, high, _) in enumerate(_AGE_BINS)
@@ -275,7 +246,7 @@ def review_queue_age(query: DashboardQuery) -> list[Chart]:
         default=Value(-1),
         output_field=IntegerField(),
     )
-    found = dict(waiting.values(age=age_bin).annotate(n=Count("grid", distinct=True)).values_list("age", "n"))
+    found = dict(waiting.values(age=age_bin).annotate(n=Count("pk")).values_list("age", "n"))
     counts = {f"b{i}": found.get(i, 0) for i in range(len(_AGE_BINS))}
     rows = [(label, counts[f"b{i}"]) for i, (_, _, label) in enumerate(_AGE_BINS)]
     total = sum(n for _, n in rows)
@@ -294,6 +265,11 @@ def review_queue_age(query: DashboardQuery) -> list[Chart]:
 
 
 def register() -> None:
+    from characterization.models import GridSummary
+    from characterization.summaries import grid_summaries_refresh
+
+    insights.summary_register(GridSummary, related_name="qc_summary")
+    insights.grid_facts_listener_register(grid_summaries_refresh)
     # New rows, and edits (a check's history row), and finished metrics change the figures.
     for model in (Check, Check.history.model, QCDecision, CheckImage):
         insights.version_source_register(f"characterization.{model.__name__}", insights.newest_pk(model))
@@ -306,10 +282,11 @@ def register() -> None:
             "Checked after vitrification",
             35,
             insights.StageRows(Check, "grid", "stage", CheckStage.POST_VITRIFICATION),
+            bit=2,
         )
     )
     insights.funnel_stage_register(
-        insights.FunnelStage("accepted", "Accepted by QC", 40, insights.reached_state("accepted"), "accepted")
+        insights.FunnelStage("accepted", "Accepted by QC", 40, insights.reached_state("accepted"), "accepted", bit=3)
     )
     insights.panel_register(
         Panel("pass-rates", "Pass rates", 20, pass_rates, "Of the grids a reviewer decided on, how many were accepted.")

@@ -30,6 +30,7 @@ from characterization.models import (
     Target,
     image_folder,
 )
+from grids import insights
 from grids import services as grid_services
 from grids.lifecycle import GridState
 from grids.models import Grid
@@ -148,6 +149,7 @@ def check_create(
         )
         _validated(check)
         check.save()
+        insights.grid_facts_changed([locked.pk])
     return check
 
 
@@ -167,7 +169,9 @@ def check_update(*, lm_check: Check, by, **fields) -> Check:
         setattr(lm_check, name, value)
     _validated(lm_check)
     lm_check._change_reason = "edited"
-    lm_check.save()
+    with transaction.atomic():
+        lm_check.save()
+        insights.grid_facts_changed([lm_check.grid_id])
     return lm_check
 
 
@@ -606,4 +610,5 @@ def qc_decide(*, lm_check: Check, decision: str, reasons: str, by) -> QCDecision
             grid_services.grid_transition(grid=grid, to_state=decision, by=by, reason=reasons, cause=cause)
         record = QCDecision(lab=lab, grid=grid, lm_check=lm_check, decision=decision, reasons=reasons, decided_by=by)
         record.save()
+        insights.grid_facts_changed([grid.pk])
     return record

@@ -14,6 +14,12 @@ The dashboard is about grids, so grids keeps the registries; every app adds what
 Every panel aggregates in the database (grouped ``values().annotate()``, ``Count(filter=…)``), reads each
 table once, and uses a fixed number of queries, whatever the number of grids; Python only arranges the few
 groups the database returns.
+
+The filters and most panels read a summary of one row a grid (``summary_register``: characterization's
+``GridSummary``, with the grid's lab, type, cell line, method, instrument, decision in force and the funnel
+steps it reached as bits), so that a panel is one grouped pass over a narrow table. The services that change
+what a summary says call ``grid_facts_changed(grid_ids)``; the app that keeps the summary listens
+(``grid_facts_listener_register``), so grids and vitrification need not know it.
 """
 
 from __future__ import annotations
@@ -25,12 +31,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from grids.lifecycle import GridState
 from grids.models import CellLine, Grid, GridTransition, GridType
 from lims import permissions
+from lims.env import env_int
 from lims.models import Lab, Role
 
 # Who may open the dashboard, and for which labs.
@@ -76,7 +83,8 @@ class DashboardQuery:
     now: datetime = field(default_factory=timezone.now)
 
     def q(self, prefix: str = "") -> Q:
-        """The filters as a Q on a model that reaches a grid through `prefix` (e.g. ``grid__``)."""
+        """The filters as a Q on a model that reaches the grid's summary through `prefix` ("" on the summary
+        itself; ``summary__`` on the tables that join it directly — checks, sheet entries, datasets)."""
         q = Q(**{f"{prefix}lab_id__in": self.lab_ids})
         if self.lookups:
             q &= Q(**{f"{prefix}{key}": value for key, value in self.lookups.items()})
@@ -84,7 +92,12 @@ class DashboardQuery:
 
     @property
     def grids(self) -> QuerySet[Grid]:
-        return Grid.objects.filter(self.q())
+        return Grid.objects.filter(self.q(f"{_summary['related_name']}__"))
+
+    @property
+    def summary(self) -> QuerySet:
+        """The summary rows (one a grid) of the grids the filters select."""
+        return _summary["model"].objects.filter(self.q()).order_by()
 
     def window(self, field_name: str) -> Q:
         """The date range applied to another date-time field (a session's start, a check's time)."""
@@ -103,7 +116,7 @@ class DashboardFilter:
     order: int
     # (lab ids) -> [(value, label)]: the choices a person of those labs can pick.
     choices: Callable[[tuple[int, ...]], list[tuple[str, str]]]
-    # (chosen value) -> lookups relative to Grid.
+    # (chosen value) -> lookups on the grid's summary (summary_register).
     lookups: Callable[[str], dict[str, Any]]
 
 
@@ -131,6 +144,9 @@ class FunnelStage:
     rows: StageRows | None = None
     # The grid state of grids still waiting at this step, when the step is a state.
     state: str = ""
+    # The bit of the summary's `reached` that says a grid got this far (stages with rows only). Fixed per
+    # stage, since summaries already written carry it; a new stage takes a new bit and a rebuild.
+    bit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +169,11 @@ def filter_register(item: DashboardFilter) -> None:
 
 
 def funnel_stage_register(item: FunnelStage) -> None:
+    if (item.rows is None) != (item.bit is None):
+        raise ValueError(f"Funnel stage {item.key!r}: a stage read from rows needs a bit of its own, and only it.")
+    taken = {s.bit: s.key for s in _stages.values() if s.bit is not None and s.key != item.key}
+    if item.bit is not None and (item.bit in taken or not 0 <= item.bit < 63):
+        raise ValueError(f"Funnel stage {item.key!r}: bit {item.bit} is taken or out of range ({taken}).")
     _stages[item.key] = item
 
 
@@ -176,6 +197,31 @@ def panel_get(key: str) -> Panel | None:
     return _panels.get(key)
 
 
+# --- the summary the panels read, and who keeps it ------------------------------------------------------
+
+_summary: dict[str, Any] = {}
+_fact_listeners: list[Callable[[list[int]], None]] = []
+
+
+def summary_register(model, *, related_name: str) -> None:
+    """The table of one row a grid the filters and panels read (reached from Grid by `related_name`)."""
+    _summary.update(model=model, related_name=related_name)
+
+
+def grid_facts_changed(grid_ids) -> None:
+    """Say that what the dashboard knows of these grids may have changed (their state, seeding,
+    vitrification, checks, decisions, datasets…); called by services inside their transaction."""
+    ids = sorted({int(pk) for pk in grid_ids})
+    if ids:
+        for listener in _fact_listeners:
+            listener(ids)
+
+
+def grid_facts_listener_register(listener: Callable[[list[int]], None]) -> None:
+    if listener not in _fact_listeners:
+        _fact_listeners.append(listener)
+
+
 # --- who sees what ------------------------------------------------------------------------------------
 
 
@@ -195,6 +241,10 @@ def may_see_dashboard(user) -> bool:
 
 def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def reached_bit(stage: FunnelStage) -> int:
+    return 1 << stage.bit
 
 
 def reached_state(state: str) -> StageRows:
@@ -237,35 +287,46 @@ def _cell_line_choices(lab_ids):
     return [(str(pk), f"{name}") for pk, name in CellLine.objects.filter(lab_id__in=lab_ids).values_list("pk", "name")]
 
 
-def stage_counts(query: DashboardQuery, stages: list[FunnelStage]) -> dict[str, int]:
-    """Grids that reached each stage: one grouped query per (table, field) the stages read, in the database."""
+def stage_grids(stages: list[FunnelStage], grid_ids: list[int]) -> dict[int, int]:
+    """The `reached` bits of the given grids, from the rows that show each step: one query per (table,
+    field) the stages read, whatever the number of steps (what the summary keeps, recomputed)."""
     groups: dict[tuple, list[FunnelStage]] = {}
     for stage in stages:
         if stage.rows is not None:
             groups.setdefault((stage.rows.model, stage.rows.grid, stage.rows.field), []).append(stage)
-    counts: dict[str, int] = {}
+    bits: dict[int, int] = dict.fromkeys(grid_ids, 0)
     for (model, grid, field_name), members in groups.items():
-        rows = model.objects.filter(query.q(f"{grid}__")).order_by()
+        rows = model.objects.filter(**{f"{grid}__in": grid_ids}).order_by()
         if not field_name:
-            n = rows.aggregate(n=Count(grid, distinct=True))["n"]
-            counts.update(dict.fromkeys((m.key for m in members), n))
+            for pk in rows.values_list(grid, flat=True).distinct():
+                for m in members:
+                    bits[pk] |= reached_bit(m)
             continue
-        found = dict(
-            rows.filter(**{f"{field_name}__in": sorted({m.rows.value for m in members})})
-            .values(field_name)
-            .annotate(n=Count(grid, distinct=True))
-            .values_list(field_name, "n")
-        )
-        counts.update({m.key: found.get(m.rows.value, 0) for m in members})
-    return counts
+        by_value = {m.rows.value: reached_bit(m) for m in members}
+        for pk, value in (
+            rows.filter(**{f"{field_name}__in": sorted(by_value)}).values_list(grid, field_name).distinct()
+        ):
+            bits[pk] |= by_value[value]
+    return bits
 
 
 def funnel_panel(query: DashboardQuery) -> list[Chart]:
-    """Counts of grids that reached each step, and where the others stopped: the grids by state (one
-    query) and one grouped query per table the steps read (transitions, checks, datasets, volumes)."""
+    """Counts of grids that reached each step, and where the others stopped: one grouped query over the
+    summaries (by state, with the sum of each step's bit)."""
     stages = funnel_stages()
-    now_at = dict(query.grids.order_by().values_list("state").annotate(n=Count("pk")).values_list("state", "n"))
-    counts = stage_counts(query, stages)
+    with_bits = [s for s in stages if s.bit is not None]
+    # One pass over the summary: grids by state, and per state the sum of each step's bit.
+    by_state = (
+        query.summary.values("state")
+        .annotate(n=Count("pk"), **{f"b{s.bit}": Sum(F("reached").bitand(reached_bit(s))) for s in with_bits})
+        .order_by()
+    )
+    now_at: dict[str, int] = {}
+    counts = dict.fromkeys((s.key for s in with_bits), 0)
+    for row in by_state:
+        now_at[row["state"]] = row["n"]
+        for s in with_bits:
+            counts[s.key] += (row[f"b{s.bit}"] or 0) // reached_bit(s)
     everyone = sum(now_at.values())
     counts.update({s.key: everyone for s in stages if s.rows is None})
     first = counts[stages[0].key] if stages else 0
@@ -310,19 +371,17 @@ def register_grid_parts() -> None:
     """grids' own filters, the first funnel steps and the funnel panel (called from GridsConfig.ready)."""
     filter_register(DashboardFilter("lab", "Lab", 10, _lab_choices, lambda v: {"lab_id": int(v)}))
     filter_register(
-        DashboardFilter("grid_type", "Grid type", 20, _grid_type_choices, lambda v: {"lot__grid_type_id": int(v)})
+        DashboardFilter("grid_type", "Grid type", 20, _grid_type_choices, lambda v: {"grid_type_id": int(v)})
     )
     filter_register(
-        DashboardFilter(
-            "cell_line", "Cell line", 30, _cell_line_choices, lambda v: {"seeded__seeding__cell_line_id": int(v)}
-        )
+        DashboardFilter("cell_line", "Cell line", 30, _cell_line_choices, lambda v: {"cell_line_id": int(v)})
     )
     version_source_register("grids.transition", newest_pk(GridTransition))
     version_source_register("grids.grid", newest_pk(Grid))
     funnel_stage_register(FunnelStage("registered", "Registered", 10, None, GridState.REGISTERED))
-    funnel_stage_register(FunnelStage("seeded", "Seeded", 20, reached_state(GridState.SEEDED), GridState.SEEDED))
+    funnel_stage_register(FunnelStage("seeded", "Seeded", 20, reached_state(GridState.SEEDED), GridState.SEEDED, bit=0))
     funnel_stage_register(
-        FunnelStage("vitrified", "Vitrified", 30, reached_state(GridState.VITRIFIED), GridState.VITRIFIED)
+        FunnelStage("vitrified", "Vitrified", 30, reached_state(GridState.VITRIFIED), GridState.VITRIFIED, bit=1)
     )
     panel_register(
         Panel(
@@ -396,7 +455,7 @@ def answer_compute(query: DashboardQuery) -> dict:
     entry = {
         "version": version,
         "at": timezone.now(),
-        "charts": [(panel.key, panel.build(query)) for panel in panels()],
+        "charts": [(panel.key, charts) for panel, charts in charts_build(query)],
         "expires": timezone.now() + timedelta(seconds=CACHE_SECONDS),
     }
     cache.set(_cache_key(query), entry, KEEP_SECONDS)
@@ -432,8 +491,53 @@ def _with_panels(entry: dict) -> list[tuple[Panel, list[Chart]]]:
 
 
 def charts_build(query: DashboardQuery) -> list[tuple[Panel, list[Chart]]]:
-    """Every panel's charts, computed now (no cache)."""
-    return [(panel, panel.build(query)) for panel in panels()]
+    """Every panel's charts, computed now (no cache).
+
+    The panels are independent reads, so they run on `PANEL_THREADS` database connections at once (the
+    database uses a core per query). Inside a transaction they run on the caller's connection, one after
+    the other: other connections could not see its uncommitted rows."""
+    from django.db import connection
+
+    ordered = panels()
+    threads = min(PANEL_THREADS, len(ordered))
+    if threads <= 1 or connection.in_atomic_block:
+        return [(panel, panel.build(query)) for panel in ordered]
+    import queue
+    import threading
+
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for i, panel in enumerate(ordered):
+        todo.put((i, panel))
+    results: dict[int, list[Chart]] = {}
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        from django.db import connections
+
+        try:
+            while True:
+                try:
+                    i, panel = todo.get_nowait()
+                except queue.Empty:
+                    return
+                results[i] = panel.build(query)
+        except BaseException as error:  # handed to the request's thread below
+            failures.append(error)
+        finally:
+            connections.close_all()  # this thread's own connections (Django keeps them per thread)
+
+    workers = [threading.Thread(target=work, name=f"qc-panel-{n}") for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if failures:
+        raise failures[0]
+    return [(panel, results[i]) for i, panel in enumerate(ordered)]
+
+
+# Connections the dashboard's panels are computed on at once (1: all on the request's own connection).
+PANEL_THREADS = env_int("LIMS_DASHBOARD_THREADS", 2)
 
 
 def newest_pk(model) -> Callable[[], Any]:

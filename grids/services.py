@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from grids import lifecycle
+from grids import insights, lifecycle
 from grids.lifecycle import GRID_LIFECYCLE, GridState
 from grids.models import (
     CellLine,
@@ -114,6 +114,7 @@ def grids_register(*, lot: GridLot, count: int, by, box: StorageBox | None = Non
         )
         if box is not None:
             grids_move(grids=grids, box=box, by=by)
+        insights.grid_facts_changed(g.pk for g in grids)
     return grids
 
 
@@ -166,21 +167,24 @@ def grids_transition(
         if to_state == GridState.DISCARDED:
             grid.box, grid.slot = None, None
 
-    locked = transition(
-        lifecycle=GRID_LIFECYCLE,
-        queryset=Grid.objects.all(),
-        ids=ids,
-        to_state=to_state,
-        audit=lambda grid, was: GridTransition(
-            grid=grid, from_state=was, to_state=to_state, by=by, reason=reason, cause=cause
-        ),
-        from_states=from_states,
-        refuse_as=refuse_as,
-        check=None if authorized else (lambda grid: permissions.require_member(by, grid.lab_id)),
-        on_move=leave_storage,
-        name=lambda grid: grid.barcode,
-        change_reason=reason or cause or f"state → {to_state}",
-    )
+    # The move and the dashboard's summary of the grids in one transaction.
+    with transaction.atomic():
+        locked = transition(
+            lifecycle=GRID_LIFECYCLE,
+            queryset=Grid.objects.all(),
+            ids=ids,
+            to_state=to_state,
+            audit=lambda grid, was: GridTransition(
+                grid=grid, from_state=was, to_state=to_state, by=by, reason=reason, cause=cause
+            ),
+            from_states=from_states,
+            refuse_as=refuse_as,
+            check=None if authorized else (lambda grid: permissions.require_member(by, grid.lab_id)),
+            on_move=leave_storage,
+            name=lambda grid: grid.barcode,
+            change_reason=reason or cause or f"state → {to_state}",
+        )
+        insights.grid_facts_changed(ids)
     # Hand the caller the fresh rows, in the order given.
     for original in grids:
         fresh = locked[original.pk]
@@ -346,4 +350,5 @@ def seeding_record(
         seeding.save()
         grids_transition(grids=grids, to_state=GridState.SEEDED, by=by, cause=f"seeding {seeding.pk}")
         SeededGrid.objects.bulk_create([SeededGrid(seeding=seeding, grid=g) for g in grids])
+        insights.grid_facts_changed(g.pk for g in grids)
     return seeding

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Min, OuterRef, Q
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Min, Q
 
-from beamtime.insights import USED, count_of
-from beamtime.models import BeamtimeSession
+from beamtime.insights import per_session, used_sessions
 from grids import insights
 from grids.insights import Chart, DashboardQuery, Panel, Table, bar_config
 from reconstruction.models import (
@@ -31,7 +29,7 @@ def job_queue(query: DashboardQuery) -> list[Chart]:
     """Jobs waiting and running now, and those that ended in the last week: one aggregate query."""
     since = query.now - timedelta(days=RECENT_DAYS)
     recent = Q(finished_at__gte=since)
-    jobs = ReconstructionJob.objects.filter(query.q("dataset__grid__")).order_by()
+    jobs = ReconstructionJob.objects.filter(query.q("dataset__summary__")).order_by()
     counts = jobs.aggregate(
         queued=Count("pk", filter=Q(state=JobState.QUEUED)),
         running=Count("pk", filter=Q(state=JobState.RUNNING)),
@@ -66,22 +64,15 @@ def job_queue(query: DashboardQuery) -> list[Chart]:
 
 def datasets_per_shift(query: DashboardQuery) -> list[Chart]:
     """Per month of running or finished sessions: datasets recorded and accepted, and accepted per shift.
-    One query, a row a session (sessions are few; their datasets are counted by subqueries)."""
-    sessions = BeamtimeSession.objects.filter(query.window("start"), lab_id__in=query.lab_ids, status__in=USED)
-    if lab := query.lookups.get("lab_id"):
-        sessions = sessions.filter(lab_id=lab)
-    recorded = Dataset.objects.filter(query.q("grid__"), session=OuterRef("pk"))
-    per_session = (
-        sessions.order_by()
-        .annotate(
-            month=TruncMonth("start"),
-            n_recorded=count_of(recorded),
-            n_accepted=count_of(recorded.filter(status=DatasetStatus.ACCEPTED)),
-        )
-        .values_list("month", "shifts", "n_recorded", "n_accepted")
+    Two queries: the sessions, and their filtered datasets counted per session."""
+    per_session_rows = per_session(
+        Dataset.objects.filter(query.q("summary__")),
+        used_sessions(query),
+        n_recorded=Q(),
+        n_accepted=Q(status=DatasetStatus.ACCEPTED),
     )
     months: dict = {}
-    for month, shifts, recorded, accepted in per_session:
+    for month, shifts, recorded, accepted in per_session_rows:
         m = months.setdefault(month, [0, 0, 0])
         m[0] += shifts
         m[1] += recorded
@@ -120,11 +111,12 @@ def register() -> None:
             "A dataset accepted",
             80,
             insights.StageRows(Dataset, "grid", "status", DatasetStatus.ACCEPTED),
+            bit=7,
         )
     )
     insights.funnel_stage_register(
         insights.FunnelStage(
-            "reconstructed", "Reconstructed (a volume)", 90, insights.StageRows(Volume, "job__dataset__grid")
+            "reconstructed", "Reconstructed (a volume)", 90, insights.StageRows(Volume, "job__dataset__grid"), bit=8
         )
     )
     insights.panel_register(

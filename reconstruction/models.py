@@ -48,6 +48,11 @@ class Dataset(models.Model):
     lab = models.ForeignKey(Lab, on_delete=models.PROTECT, related_name="datasets")
     session = models.ForeignKey(BeamtimeSession, on_delete=models.PROTECT, related_name="datasets")
     grid = models.ForeignKey(Grid, on_delete=models.PROTECT, related_name="datasets")
+    # The grid's dashboard summary, joined on grid_id without passing through the grid (no column).
+    summary = models.ForeignObject(
+        "characterization.GridSummary", on_delete=models.DO_NOTHING, from_fields=["grid"], to_fields=["grid"], null=True, serialize=False,
+        related_name="+",
+    )  # fmt: skip
     target = models.ForeignKey(Target, on_delete=models.SET_NULL, null=True, blank=True, related_name="datasets")
     name = models.CharField(max_length=200)
     format = models.CharField(max_length=10, choices=DatasetFormat.choices)
@@ -96,7 +101,9 @@ class Dataset(models.Model):
     notes = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    history = HistoricalRecords(excluded_fields=["angles", "sidecar", "metadata_source", "alignment", "relative_noise"])
+    history = HistoricalRecords(
+        excluded_fields=["angles", "sidecar", "metadata_source", "alignment", "relative_noise", "summary"]
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

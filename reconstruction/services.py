@@ -30,6 +30,7 @@ from django.utils import timezone
 from beamtime import access
 from beamtime.models import BeamtimeSession, SampleSheetEntry
 from characterization.models import Target
+from grids import insights
 from grids import services as grid_services
 from grids.lifecycle import GridState
 from grids.models import Grid
@@ -444,6 +445,7 @@ def dataset_decide(*, dataset: Dataset, accept: bool, by, note: str = "") -> Rec
             change_reason=f"dataset {to_status}",
         )
         dataset.refresh_from_db()
+        insights.grid_facts_changed([dataset.grid_id])
         job = None
         if accept:
             for method in default_jobs(dataset):  # the preview first: its slabs reach the workers first
@@ -1143,6 +1145,7 @@ def volume_assemble(*, job_id: int) -> Volume | None:
                 histogram=levels, fsc=fsc, resolution_nm=resolution, previews=preview_names,
             )  # fmt: skip
             _job_move(job.pk, J.SUCCEEDED, reason="volume assembled", progress=100)
+            insights.grid_facts_changed([dataset.grid_id])
     except (IntegrityError, ConflictError):
         return Volume.objects.filter(job=job).first()
     _delete_stored([s.result for s in slabs] + [_fsc_name(job)])

@@ -51,6 +51,25 @@ def _reference_rows(request):
 
 
 @pytest.fixture(autouse=True)
+def _grid_summaries_kept(request):
+    """After every database test, the dashboard's grid summaries kept by the services equal the ones a
+    rebuild computes from the records: a service that changes a grid's facts and forgets to say so
+    (grids.insights.grid_facts_changed) fails whichever test uses it. Tests that write records past the
+    services on purpose (bulk loads, hand-made corruption) are marked `summaries_unchecked`."""
+    marker = request.node.get_closest_marker("django_db")
+    uses_db = marker is not None or "db" in request.fixturenames
+    transactional = (marker and marker.kwargs.get("transaction")) or "live_server" in request.fixturenames
+    if not uses_db or transactional or request.node.get_closest_marker("summaries_unchecked"):
+        yield
+        return
+    request.getfixturevalue("db")  # torn down after this fixture: the check runs before the rollback
+    yield
+    from characterization.summaries import summaries_compare
+
+    assert summaries_compare() == [], "grid summaries differ from their records (grid, field, kept, fresh)"
+
+
+@pytest.fixture(autouse=True)
 def _test_settings(request, settings, tmp_path):
     """Tasks run eagerly in-process, except in tests marked `worker` when LIMS_REAL_WORKER=1: those
     send them through the broker to the real worker of `celery_worker_process`."""

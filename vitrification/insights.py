@@ -6,29 +6,29 @@ from grids import insights
 from vitrification.models import Instrument, InstrumentKind
 
 _METHODS = {
-    InstrumentKind.PLUNGER: ("Plunge freezing", "vitrification_outcome__plunge_run__isnull"),
-    InstrumentKind.HPF: ("High-pressure freezing", "vitrification_outcome__hpf_run__isnull"),
+    InstrumentKind.PLUNGER: "Plunge freezing",
+    InstrumentKind.HPF: "High-pressure freezing",
 }
-_RUN = {InstrumentKind.PLUNGER: "plunge_run", InstrumentKind.HPF: "hpf_run"}
 
 
 def _method_choices(lab_ids):
-    return [(kind, label) for kind, (label, _) in _METHODS.items()]
+    return list(_METHODS.items())
 
 
 def _method_lookups(value: str) -> dict:
-    return {_METHODS[value][1]: False}
+    # The summary's method is the kind of the instrument of the grid's run.
+    return {"method": value}
 
 
 def _instrument_choices(lab_ids):
     rows = Instrument.objects.filter(lab_id__in=lab_ids).select_related("lab").order_by("lab__code", "name")
-    # The value carries the kind, so the filter needs no query to know which run table to follow.
+    # The value carries the kind, so links made when it chose the run table keep working.
     return [(f"{i.kind}-{i.pk}", f"{i.name} ({i.lab.code})") for i in rows]
 
 
 def _instrument_lookups(value: str) -> dict:
-    kind, _, pk = value.partition("-")
-    return {f"vitrification_outcome__{_RUN[kind]}__instrument_id": int(pk)}
+    _, _, pk = value.partition("-")
+    return {"instrument_id": int(pk)}
 
 
 def register() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from grids import insights
 from grids.lifecycle import GridState
 from grids.models import Grid
 from grids.services import grids_transition
@@ -242,6 +243,7 @@ def _run_record(
         for grid in grids:
             outcome, reason = verdicts[grid.pk]
             GridOutcome(grid=grid, outcome=outcome, reason=reason, **{run_field: run}).save()
+        insights.grid_facts_changed(g.pk for g in grids)
     return run
 
 

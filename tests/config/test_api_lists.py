@@ -19,6 +19,7 @@ from beamtime.models import Beamline, Facility, QualityPolicy, SampleSheetEntry,
 from characterization import services as characterization_services
 from characterization.models import CheckImage, MetricsStatus, Target
 from config.api_urls import router
+from grids import insights
 from grids import services as grid_services
 from lims import permissions
 from tests.beamtime.factories import ProposalFactory, beamline, schedule
@@ -191,6 +192,8 @@ def _datasets(ctx, n):
                 created_by=ctx["member"],
             )  # fmt: skip
         )
+    # Written past the services (for speed): the dashboard's summaries are told, as a service would.
+    insights.grid_facts_changed(d.grid_id for d in made)
     return made
 
 
@@ -213,7 +216,7 @@ def _jobs(ctx, n):
 def _volumes(ctx, n):
     from reconstruction.models import Volume
 
-    return [
+    made = [
         Volume.objects.create(
             job=job,
             lab=ctx["lab"],
@@ -230,6 +233,8 @@ def _volumes(ctx, n):
         )  # fmt: skip
         for job in _jobs(ctx, n)
     ]
+    insights.grid_facts_changed(v.job.dataset.grid_id for v in made)  # past the services, as for datasets
+    return made
 
 
 MAKERS = {

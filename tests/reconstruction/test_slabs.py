@@ -10,6 +10,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from grids import insights
 from reconstruction import engine, selectors, services, tasks
 from reconstruction.engine.noise import sirt_iterations_for
 from reconstruction.engine.quality import fourier_shell_correlation
@@ -26,6 +27,7 @@ def dataset(member, beam_session, grid, mrc_series):
     )  # fmt: skip
     # Accepted without its recipe's jobs: each test asks for the jobs it looks at.
     Dataset.objects.filter(pk=made.pk).update(status="accepted", decided_by=member, decided_at=timezone.now())
+    insights.grid_facts_changed([made.grid_id])  # as dataset_decide would
     made.refresh_from_db()
     return made
 
