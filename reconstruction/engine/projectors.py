@@ -36,6 +36,8 @@ from reconstruction.engine.validate import check_angles
 try:  # numba is optional: the numpy kernels below give the same numbers, slower.
     import numba
 
+    from reconstruction.engine._simd import LANES, v8_axpy2, v8_bilerp, v8_lerp
+
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only without numba
     numba = None
@@ -139,6 +141,7 @@ if HAVE_NUMBA:
         """
         nt, nc, ns = sino.shape
         nx = orow.shape[0]
+        n8 = ns - ns % LANES
         zz = z - cz
         for a in range(nt):
             wa = weights[a]
@@ -152,10 +155,15 @@ if HAVE_NUMBA:
                 w = np.float32(s - fi) * wa
                 w0 = wa - w
                 if i0 >= 0 and i0 + 1 < nc:
+                    # eight slices at a time (see _simd: the per-voxel loop set-up dominated small slabs)
+                    ox = x * ns
+                    si = i0 * ns
+                    for k in range(0, n8, LANES):
+                        v8_lerp(orow, ox + k, sa, si + k, si + ns + k, w0, w)
                     r0 = sa[i0]
                     r1 = sa[i0 + 1]
                     o = orow[x]
-                    for k in range(ns):
+                    for k in range(n8, ns):
                         o[k] += w0 * r0[k] + w * r1[k]
                 elif i0 == -1:
                     for k in range(ns):
@@ -244,10 +252,12 @@ if HAVE_NUMBA:
         """
         nt, nc, ns = out.shape
         nz, nx, _ = vol.shape
+        n8 = ns - ns % LANES
         for z in range(nz):
             zz = z - cz
             for x in range(nx):
                 v = vol[z, x]
+                vb = (z * nx + x) * ns
                 for a in range(a0, a1):
                     s = cos[a] * (x - cx) - sin[a] * zz + (cx + dc)
                     fi = np.floor(s)
@@ -255,9 +265,12 @@ if HAVE_NUMBA:
                     w = np.float32(s - fi)
                     w0 = np.float32(1.0) - w
                     if i0 >= 0 and i0 + 1 < nc:
+                        ob = (a * nc + i0) * ns
+                        for k in range(0, n8, LANES):  # eight slices at a time, see _simd
+                            v8_axpy2(out, ob + k, ob + ns + k, w0, w, vol, vb + k)
                         o0 = out[a, i0]
                         o1 = out[a, i0 + 1]
-                        for k in range(ns):
+                        for k in range(n8, ns):
                             o0[k] += w0 * v[k]
                             o1[k] += w * v[k]
                     elif i0 == -1:
@@ -345,7 +358,13 @@ if HAVE_NUMBA:
         w10 = wz * (np.float32(1.0) - wx)
         w11 = wz * wx
         if ix >= 0 and iz >= 0 and ix + 1 < nx and iz + 1 < nz:
-            for k in range(ns):
+            # eight slices at a time (see _simd): the per-sample loop set-up dominated small slabs
+            n8 = ns - ns % LANES
+            b0 = (iz * nx + ix) * ns
+            b1 = b0 + nx * ns
+            for k in range(0, n8, LANES):
+                v8_bilerp(o, k, vol, b0 + k, b0 + ns + k, b1 + k, b1 + ns + k, w00, w01, w10, w11)
+            for k in range(n8, ns):
                 o[k] += (w00 * vol[iz, ix, k] + w01 * vol[iz, ix + 1, k]) + (
                     w10 * vol[iz + 1, ix, k] + w11 * vol[iz + 1, ix + 1, k]
                 )
@@ -437,6 +456,19 @@ def _serial(n_tilts: int, nz: int, nx: int, ns: int) -> bool:
     return n_tilts * nz * nx * ns < SERIAL_WORK or numba.get_num_threads() == 1
 
 
+def _c_out(out: NDArray[np.float32]) -> NDArray[np.float32]:
+    """``out`` itself, or a C-contiguous float32 copy to accumulate into (the 8-lane updates need one)."""
+    if out.flags.c_contiguous and out.dtype == np.float32:
+        return out
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _copy_back(work: NDArray[np.float32], out: NDArray[np.float32]) -> NDArray[np.float32]:
+    if work is not out:
+        out[...] = work
+    return out
+
+
 def back_slab(
     sino: NDArray[np.float32],
     cos: NDArray[np.float64],
@@ -494,7 +526,7 @@ def back_slab(
                 _nb_back1(s1, cos, sin, o1, cx, cz, float(axis_offset), weights, numba.get_num_threads())
             return out
         kernel = _nb_back_serial if serial else _nb_back
-        return kernel(sino, cos, sin, out, cx, cz, float(axis_offset), weights)
+        return _copy_back(kernel(sino, cos, sin, _c_out(out), cx, cz, float(axis_offset), weights), out)
     return _np_back(sino, cos, sin, out, cx, cz, float(axis_offset), weights)
 
 
@@ -528,10 +560,12 @@ def forward_slab(
             else:
                 _nb_forward1(v1, cos, sin, o1, cx, cz, dc, _angle_blocks(nt))
             return out
+        work = _c_out(out)
         if serial:
-            _nb_forward_tilts(vol, cos, sin, out, cx, cz, dc, 0, nt)
-            return out
-        return _nb_forward(vol, cos, sin, out, cx, cz, dc, _angle_blocks(nt))
+            _nb_forward_tilts(vol, cos, sin, work, cx, cz, dc, 0, nt)
+        else:
+            _nb_forward(vol, cos, sin, work, cx, cz, dc, _angle_blocks(nt))
+        return _copy_back(work, out)
     return _np_forward(vol, cos, sin, out, cx, cz, float(axis_offset))
 
 
@@ -560,7 +594,7 @@ def forward_slab_ray(
     half = int(np.ceil(np.hypot(nx, nz) / 2)) + 1
     v = np.ascontiguousarray(vol, np.float32)
     if _use_numba(backend):
-        return _nb_forward_ray(v, cos, sin, out, cx, cz, float(axis_offset), half)
+        return _copy_back(_nb_forward_ray(v, cos, sin, _c_out(out), cx, cz, float(axis_offset), half), out)
     return _np_forward_ray(v, cos, sin, out, cx, cz, float(axis_offset), half)
 
 
