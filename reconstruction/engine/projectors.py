@@ -24,6 +24,12 @@ pixel and angle and then applied to all slices at once (vectorised). With numba 
 kernels are compiled, parallel over x–z rows (back projection: angle loop outside the x loop, so the
 output row stays in cache) or over blocks of whole tilts (forward projection: each thread owns its
 tilts' sinogram rows, no write conflicts; tilts innermost inside a block); otherwise a numpy implementation vectorised over slices is used.
+The compiled kernels update the slices eight at a time with explicit vector intrinsics
+(:mod:`reconstruction.engine._simd`, same numbers as the scalar loop), the rest one by one: left to
+LLVM, the slice loop paid an aliasing check and a trip-count dispatch per sample, which on slabs of
+8–32 slices cost more than the update (issue 8). Precomputed geometry tables (per tilt and ray: sample
+index and weights, 97 MB for 131 tilts of 256²) and branch-free per-row geometry were measured too and
+were no faster (docs/benchmarks.md, bench.reconstruction).
 """
 
 from __future__ import annotations
