@@ -10,6 +10,9 @@ numbers are bit for bit those of the scalar loop.
 
 Offsets are in elements from the start of a C-contiguous array (any number of dimensions), which
 the caller keeps within bounds: there is no bounds check.
+
+numba's on-disk cache does not track this module: after changing it, touch ``projectors.py`` (or
+clear its ``__pycache__``) so the kernels that inline these helpers are compiled again.
 """
 
 from __future__ import annotations
