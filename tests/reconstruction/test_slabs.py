@@ -152,10 +152,10 @@ def test_a_series_added_before_its_noise_was_kept_is_measured_when_a_job_needs_i
     [
         (0, 64, 61, 32),  # no worker said it is up
         (1, 64, 61, 64),
-        (2, 64, 61, 64),  # the volume on one process, the two FSC halves on the other
+        (2, 64, 61, 32),  # two volume slabs and the two FSC halves: a slab and a half on each process
         (2, 64, 7, 32),  # no FSC halves: one slab per process
         (3, 64, 61, 32),
-        (4, 64, 61, 22),
+        (4, 64, 61, 32),  # 3 slabs of 22 would end no sooner than 2 of 32 with the halves beside them
         (8, 64, 61, 16),  # never under 16 slices
         (1, 300, 61, 128),  # never over 128
         (2, 512, 61, 128),
