@@ -494,8 +494,12 @@ def charts_build(query: DashboardQuery) -> list[tuple[Panel, list[Chart]]]:
     """Every panel's charts, computed now (no cache).
 
     The panels are independent reads, so they run on `PANEL_THREADS` database connections at once (the
-    database uses a core per query). Inside a transaction they run on the caller's connection, one after
-    the other: other connections could not see its uncommitted rows."""
+    database uses a core per query): the request's own connection and `PANEL_THREADS - 1` more, the
+    panels handed out longest first by their last measured time, so that the connections finish
+    together. Inside a transaction they run on the caller's connection, one after the other: other
+    connections could not see its uncommitted rows."""
+    import time
+
     from django.db import connection
 
     ordered = panels()
@@ -506,35 +510,45 @@ def charts_build(query: DashboardQuery) -> list[tuple[Panel, list[Chart]]]:
     import threading
 
     todo: queue.SimpleQueue = queue.SimpleQueue()
-    for i, panel in enumerate(ordered):
+    for i, panel in sorted(enumerate(ordered), key=lambda item: -_PANEL_SECONDS.get(item[1].key, 1.0)):
         todo.put((i, panel))
     results: dict[int, list[Chart]] = {}
     failures: list[BaseException] = []
 
     def work() -> None:
-        from django.db import connections
-
         try:
             while True:
                 try:
                     i, panel = todo.get_nowait()
                 except queue.Empty:
                     return
+                started = time.perf_counter()
                 results[i] = panel.build(query)
+                _PANEL_SECONDS[panel.key] = time.perf_counter() - started
         except BaseException as error:  # handed to the request's thread below
             failures.append(error)
+
+    def work_elsewhere() -> None:
+        from django.db import connections
+
+        try:
+            work()
         finally:
             connections.close_all()  # this thread's own connections (Django keeps them per thread)
 
-    workers = [threading.Thread(target=work, name=f"qc-panel-{n}") for n in range(threads)]
+    workers = [threading.Thread(target=work_elsewhere, name=f"qc-panel-{n}") for n in range(threads - 1)]
     for worker in workers:
         worker.start()
+    work()  # the request's thread takes its share on its own connection
     for worker in workers:
         worker.join()
     if failures:
         raise failures[0]
     return [(panel, results[i]) for i, panel in enumerate(ordered)]
 
+
+# Seconds each panel took when last computed in this process, to hand out the longest first.
+_PANEL_SECONDS: dict[str, float] = {}
 
 # Connections the dashboard's panels are computed on at once (1: all on the request's own connection).
 PANEL_THREADS = env_int("LIMS_DASHBOARD_THREADS", 2)

@@ -278,8 +278,8 @@ def test_days_from_seeding_to_beamtime_fall_in_the_right_bins(client, reviewer):
 
 @pytest.mark.django_db(transaction=True)
 def test_panels_computed_on_two_connections_give_what_one_connection_gives(reviewer, monkeypatch):
-    """Outside a transaction the panels run on their own connections at once (the rows are committed
-    here); their charts are those of the panels run one after the other."""
+    """Outside a transaction the panels run on the request's connection and another at once (the rows
+    are committed here); their charts are those of the panels run one after the other."""
     user, lab = reviewer
     populate(lab=lab, user=user, n_grids=120, seed=13)
     query = insights.query_build(lab_ids=(lab.pk,), values={"method": "plunger"})
@@ -303,5 +303,5 @@ def test_panels_computed_on_two_connections_give_what_one_connection_gives(revie
     )
     parallel = [(panel.key, [c.table for c in charts]) for panel, charts in insights.charts_build(query)]
     assert parallel == serial
-    assert threads == {"qc-panel-0", "qc-panel-1"}
+    assert threads == {threading.current_thread().name, "qc-panel-0"}
     assert sum(row[1] for row in serial[0][1][0].rows[:1]) > 0  # the funnel counted the registered grids
