@@ -9,7 +9,7 @@ from django.db.models import Q
 
 from grids.lifecycle import GridState
 from grids.models import CellLine, Grid, GridLot, GridType, Seeding, StorageBox
-from lims.forms import IdFilter
+from lims.forms import DropdownChecklist, IdFilter
 
 DATE = forms.DateInput(attrs={"type": "date"})
 HIDDEN = forms.HiddenInput
@@ -20,7 +20,7 @@ class GridFilter(django_filters.FilterSet):
     # distinct=False: a grid's own column cannot repeat rows, and SELECT DISTINCT made PostgreSQL sort every
     # matching grid instead of reading the first page off the newest-first index (issue 10).
     state = django_filters.MultipleChoiceFilter(
-        choices=GridState.choices, widget=forms.SelectMultiple(attrs={"size": 1}), label="State", distinct=False
+        choices=GridState.choices, widget=DropdownChecklist(none_label="Any state"), label="State", distinct=False
     )
     grid_type = django_filters.ModelChoiceFilter(
         field_name="lot__grid_type", queryset=GridType.objects.all(), empty_label="Any type"

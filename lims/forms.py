@@ -88,3 +88,24 @@ def _id_filter():
 
 
 IdFilter = _id_filter()
+
+
+class DropdownChecklist(forms.CheckboxSelectMultiple):
+    """Several choices as tick boxes folded under one line ("Any state" / "2 chosen: Seeded, Vitrified"):
+    a tap on a tablet ticks one, with no modifier key, and the filter bar stays one line high."""
+
+    template_name = "lims/widgets/dropdown_checklist.html"
+
+    def __init__(self, attrs=None, choices=(), *, none_label: str = "Any") -> None:
+        super().__init__(attrs, choices)
+        self.none_label = none_label
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        chosen = {str(v) for v in (value or [])}
+        names = [str(label) for key, label in self.choices if str(key) in chosen]
+        context["widget"]["none_label"] = self.none_label
+        context["widget"]["summary"] = (
+            f"{len(names)} chosen: {', '.join(names)}" if len(names) > 1 else (names[0] if names else self.none_label)
+        )
+        return context

@@ -7,6 +7,19 @@ document.addEventListener("DOMContentLoaded", () => {
   }));
   document.addEventListener("click", (ev) => {
     if (!ev.target.closest("details.menu")) menus.forEach((menu) => { menu.open = false; });
+    // A folded list of tick boxes closes on a tap elsewhere; its summary says what is ticked.
+    document.querySelectorAll("details.checklist[open]").forEach((list) => {
+      if (!list.contains(ev.target)) list.open = false;
+    });
+  });
+  document.querySelectorAll("details.checklist").forEach((list) => {
+    const summary = list.querySelector("summary");
+    const boxes = [...list.querySelectorAll("input[type=checkbox]")];
+    const names = (box) => box.parentElement.textContent.trim();
+    list.addEventListener("change", () => {
+      const ticked = boxes.filter((box) => box.checked).map(names);
+      summary.textContent = ticked.length > 1 ? `${ticked.length} chosen: ${ticked.join(", ")}` : (ticked[0] || list.dataset.none);
+    });
   });
   // Choices that must agree: a select marked data-facility-filter="beamline" offers only the options of
   // the facility chosen in the [name=beamline] select (the server refuses a mismatch all the same).

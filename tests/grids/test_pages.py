@@ -16,6 +16,26 @@ def test_the_list_filters_by_state(web, lab, member):
     assert page.count('name="grids" value=') == 1
 
 
+def test_the_state_filter_is_tick_boxes_that_say_what_is_ticked(web, lab, member):
+    """Several states are ticked, not picked with a modifier key; the folded line names them."""
+    make_grids(lab=lab, user=member, count=1)
+    page = web.get("/grids/").content.decode()
+    assert "<summary>Any state</summary>" in page and 'type="checkbox" name="state" value="seeded">' in page
+    page = web.get("/grids/", {"state": ["seeded", "vitrified"]}).content.decode()
+    assert "<summary>2 chosen: Seeded, Vitrified</summary>" in page
+    assert 'name="state" value="seeded" checked>' in page and 'name="state" value="registered">' in page
+    assert "<summary>Registered</summary>" in web.get("/grids/", {"state": "registered"}).content.decode()
+
+
+def test_the_account_menu_holds_the_tokens_import_and_log_out(web, member):
+    page = web.get("/grids/").content.decode()
+    menu = page[page.index('<details class="menu who">') :]
+    menu = menu[: menu.index("</details>")]
+    assert member.get_username() in menu
+    for what in ("API tokens", "Import from a spreadsheet", "Log out", "Your labs"):
+        assert what in menu
+
+
 def test_another_labs_grid_page_is_404(client, lab, member, outsider):
     grid = make_grids(lab=lab, user=member, count=1)[0]
     client.force_login(outsider)
