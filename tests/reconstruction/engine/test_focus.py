@@ -487,9 +487,9 @@ def test_cli_reconstructs_a_single_focus_series_with_the_psf(tmp_path):
 def test_psf_mbir_beats_mbir_and_psf_sirt_far_from_focus(single_focus_thick_cell):
     """mbir's prior over the depth-of-focus model: both gains at once.
 
-    Measured here (far / in focus, dB): mbir 22.4 / 27.5, psf-sirt 23.8 / 29.2, psf-mbir 30.1 / 27.8:
-    +6.3 dB far from focus over the better of the two (in focus it is 1.4 dB behind psf-sirt on this
-    clean series; strength 0.3 gives 29.9 / 30.7).
+    Measured here (far / in focus, dB): mbir 22.4 / 27.5, psf-sirt 23.8 / 29.2, psf-mbir 29.9 / 30.7:
+    +6.1 dB far from focus over the better of the two, +1.5 dB in focus (at mbir's strength 1:
+    30.1 / 27.8). With 10⁴ photons: mbir 22.2 / 25.9, psf-sirt 22.5 / 25.0, psf-mbir 24.9 / 25.4.
     """
     from reconstruction.engine import reconstruct
 
@@ -504,7 +504,7 @@ def test_psf_mbir_beats_mbir_and_psf_sirt_far_from_focus(single_focus_thick_cell
     assert ours.min() >= 0
     got = d["score"](ours)
     assert got["far"] >= max(b["far"] for b in baselines.values()) + 3, (got, baselines)
-    assert got["focus"] >= baselines["mbir"]["focus"], (got, baselines)
+    assert got["focus"] >= max(b["focus"] for b in baselines.values()), (got, baselines)
 
 
 def test_psf_mbir_in_overlapping_slabs_matches_one_piece(single_focus_thick_cell):
