@@ -931,6 +931,42 @@ class PSFOptions:
     noise_power: float | None = None
 
 
+def _check_single_focus(
+    projections: np.ndarray, angles: Any, pixel_size_um: float, zone_plate: Any, focal_plane_um: float
+) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """The inputs every PSF-aware method of a single-focus series checks: ``(proj, angles, pixel, focal plane)``."""
+    proj = check_projections(projections)
+    a = check_angles(angles, proj.shape[0])
+    px = check_pixel_size(pixel_size_um)
+    if not isinstance(zone_plate, ZonePlate):
+        raise ValueError("the PSF-aware method needs the zone plate (zone_plate=ZonePlate(...)) as its forward model")
+    f = float(focal_plane_um)
+    if not np.isfinite(f):
+        raise ValueError(f"focal plane must be a finite position in µm, got {focal_plane_um!r}")
+    return proj, a, px, f
+
+
+def _refocused_start(series, a, f, px, zone_plate, noise_power, n_z, step, callback) -> np.ndarray:
+    """The starting volume of the PSF-aware methods: the noise-aware refocused focus-stack WBP of one plane."""
+    return reconstruct_focal_series(
+        series,
+        a,
+        focal_planes_um=[f],
+        pixel_size_um=px,
+        zone_plate=zone_plate,
+        noise_power=noise_power,
+        thickness=n_z,
+        slab_size=min(step, 64),
+        callback=callback,
+    )
+
+
+def _slab_margin(zone_plate: ZonePlate, n_z: int, n_c: int, px: float, f: float) -> int:
+    """Rows reconstructed and dropped on each side of a slab: the PSF's half width at the slice's largest defocus."""
+    radius_um = 0.5 * float(np.hypot(n_z, n_c)) * px
+    return psf_half_width(zone_plate, radius_um + abs(f), px)
+
+
 def psf_sirt(
     projections: np.ndarray,
     angles: Any,
@@ -985,14 +1021,7 @@ def psf_sirt(
     numpy.ndarray
         float32 ``(rows, thickness, columns)`` in line-integral units per pixel.
     """
-    proj = check_projections(projections)
-    a = check_angles(angles, proj.shape[0])
-    px = check_pixel_size(pixel_size_um)
-    if not isinstance(zone_plate, ZonePlate):
-        raise ValueError("the PSF-aware method needs the zone plate (zone_plate=ZonePlate(...)) as its forward model")
-    f = float(focal_plane_um)
-    if not np.isfinite(f):
-        raise ValueError(f"focal plane must be a finite position in µm, got {focal_plane_um!r}")
+    proj, a, px, f = _check_single_focus(projections, angles, pixel_size_um, zone_plate, focal_plane_um)
     n_iter = PSF_DEFAULTS["iterations"] if iterations is None else iterations
     if int(n_iter) != n_iter or n_iter < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
@@ -1004,19 +1033,8 @@ def psf_sirt(
     if n_z < 1:
         raise ValueError(f"thickness must be >= 1, got {thickness!r}")
     series = proj[:, None]  # (tilts, 1 plane, rows, columns), a view
-    start = reconstruct_focal_series(
-        series,
-        a,
-        focal_planes_um=[f],
-        pixel_size_um=px,
-        zone_plate=zone_plate,
-        noise_power=noise_power,
-        thickness=n_z,
-        slab_size=min(step, 64),
-        callback=callback,
-    )
-    radius_um = 0.5 * float(np.hypot(n_z, n_c)) * px
-    margin = psf_half_width(zone_plate, radius_um + abs(f), px)
+    start = _refocused_start(series, a, f, px, zone_plate, noise_power, n_z, step, callback)
+    margin = _slab_margin(zone_plate, n_z, n_c, px, f)
     out = np.empty((n_r, n_z, n_c), np.float32)
     for r0, r1 in iter_slabs(n_r, step):
         lo, hi = max(0, r0 - margin), min(n_r, r1 + margin)
@@ -1142,14 +1160,7 @@ def psf_mbir(
         float32 ``(rows, thickness, columns)`` in line-integral units per pixel, zero outside the
         disc inscribed in the slice.
     """
-    proj = check_projections(projections)
-    a = check_angles(angles, proj.shape[0])
-    px = check_pixel_size(pixel_size_um)
-    if not isinstance(zone_plate, ZonePlate):
-        raise ValueError("the PSF-aware method needs the zone plate (zone_plate=ZonePlate(...)) as its forward model")
-    f = float(focal_plane_um)
-    if not np.isfinite(f):
-        raise ValueError(f"focal plane must be a finite position in µm, got {focal_plane_um!r}")
+    proj, a, px, f = _check_single_focus(projections, angles, pixel_size_um, zone_plate, focal_plane_um)
     n_iter = PSF_MBIR_DEFAULTS["iterations"] if iterations is None else iterations
     if int(n_iter) != n_iter or n_iter < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
@@ -1174,17 +1185,7 @@ def psf_mbir(
     if n_z < 1:
         raise ValueError(f"thickness must be >= 1, got {thickness!r}")
     series = proj[:, None]  # (tilts, 1 plane, rows, columns), a view
-    start = reconstruct_focal_series(
-        series,
-        a,
-        focal_planes_um=[f],
-        pixel_size_um=px,
-        zone_plate=zone_plate,
-        noise_power=noise_power,
-        thickness=n_z,
-        slab_size=min(step, 64),
-        callback=callback,
-    )
+    start = _refocused_start(series, a, f, px, zone_plate, noise_power, n_z, step, callback)
     top = float(np.percentile(np.abs(proj[:: max(1, n_t // 32)]), 99))
     # mbir's floor: the model and the data never agree better than about 0.9% of the signal
     sigma = max(estimate_noise_sigma(proj), _MODEL_ERROR * top, 1e-12)
@@ -1193,8 +1194,7 @@ def psf_mbir(
     delta = MBIR_DEFAULTS["delta"] * max(contrast, 1e-12)
     # at least ~12 tilts per subset, as mbir (smaller subsets destabilise the momentum)
     groups = tilt_subsets(n_t, min(n_sub, max(1, n_t // 12)))
-    radius_um = 0.5 * float(np.hypot(n_z, n_c)) * px
-    margin = psf_half_width(zone_plate, radius_um + abs(f), px)
+    margin = _slab_margin(zone_plate, n_z, n_c, px, f)
     out = np.empty((n_r, n_z, n_c), np.float32)
     for r0, r1 in iter_slabs(n_r, step):
         lo, hi = max(0, r0 - margin), min(n_r, r1 + margin)
