@@ -31,7 +31,14 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from reconstruction.engine.align import Alignment, align, apply_shifts
-from reconstruction.engine.focus import FocalOptions, PSFOptions, psf_sirt, reconstruct_focal_series
+from reconstruction.engine.focus import (
+    FocalOptions,
+    PSFMBIROptions,
+    PSFOptions,
+    psf_mbir,
+    psf_sirt,
+    reconstruct_focal_series,
+)
 from reconstruction.engine.iterative import CGLS_DEFAULTS, SIRT_DEFAULTS, CGLSOptions, IterativeOptions, cgls, sirt
 from reconstruction.engine.mbir import MBIR_DEFAULTS, MBIROptions, mbir
 from reconstruction.engine.prepare import (
@@ -58,6 +65,7 @@ __all__ = [
     "FocalOptions",
     "IterativeOptions",
     "MBIROptions",
+    "PSFMBIROptions",
     "PSFOptions",
     "WBPOptions",
     "absorbance",
@@ -70,6 +78,7 @@ __all__ = [
     "forward_project",
     "mbir",
     "method_options",
+    "psf_mbir",
     "psf_sirt",
     "normalize",
     "reconstruct",
@@ -79,7 +88,7 @@ __all__ = [
     "wbp",
 ]
 
-METHODS = ("wbp", "sirt", "cgls", "mbir", "psf-sirt")
+METHODS = ("wbp", "sirt", "cgls", "mbir", "psf-sirt", "psf-mbir")
 
 #: One sentence per method for forms and the command line, and what its values are.
 METHOD_INFO = {
@@ -107,6 +116,13 @@ METHOD_INFO = {
         "label": "PSF-aware SIRT (depth of focus)",
         "help": "For a thick cell with known zone-plate optics: SIRT whose forward model blurs each depth "
         "by the zone plate at its defocus, so the parts far from focus come out sharper (slower than SIRT).",
+        "absolute": True,
+    },
+    "psf-mbir": {
+        "label": "PSF-aware regularised (depth of focus, edge-preserving)",
+        "help": "For a thick cell with known zone-plate optics: the regularised method with the zone plate's "
+        "blur at each depth in its forward model, sharpest far from focus and clean on noisy data "
+        "(a few times psf-sirt's time).",
         "absolute": True,
     },
 }
@@ -143,6 +159,7 @@ METHOD_OPTIONS: dict[str, type] = {
     "cgls": CGLSOptions,
     "mbir": MBIROptions,
     "psf-sirt": PSFOptions,
+    "psf-mbir": PSFMBIROptions,
 }
 
 
@@ -203,13 +220,14 @@ def reconstruct(
         Absorbance (−ln I/I0). A 4-D focal series goes to the focal-series reconstruction.
     angles : array_like, shape (tilts,)
         Tilt angles in degrees, strictly monotonic, no duplicates.
-    method : {"wbp", "sirt", "cgls", "mbir", "psf-sirt"}
+    method : {"wbp", "sirt", "cgls", "mbir", "psf-sirt", "psf-mbir"}
         Weighted back-projection, SIRT (ordered subsets, non-negative by default), CGLS, the
         regularised model-based method (:func:`reconstruction.engine.mbir.mbir`), or SIRT with the
         zone plate's depth-of-focus blur in its forward model
         (:func:`reconstruction.engine.focus.psf_sirt`; needs ``zone_plate`` and
-        ``pixel_size_um``); see :data:`METHOD_INFO`. For a focal series: "wbp" or "sirt"
-        ("psf-sirt" is its "sirt").
+        ``pixel_size_um``), or mbir over that forward model
+        (:func:`reconstruction.engine.focus.psf_mbir`, the same needs); see :data:`METHOD_INFO`. For
+        a focal series: "wbp" or "sirt" ("psf-sirt" is its "sirt").
     iterations : int, optional
         Iterations of SIRT/CGLS/mbir (the same as ``options.iterations``).
     options : optional
@@ -218,7 +236,8 @@ def reconstruct(
         :class:`~reconstruction.engine.iterative.IterativeOptions` (SIRT),
         :class:`~reconstruction.engine.iterative.CGLSOptions`,
         :class:`~reconstruction.engine.mbir.MBIROptions` (strength, photons, ...),
-        :class:`~reconstruction.engine.focus.PSFOptions` (zone plate, pixel, focal plane), and for a
+        :class:`~reconstruction.engine.focus.PSFOptions` (zone plate, pixel, focal plane),
+        :class:`~reconstruction.engine.focus.PSFMBIROptions` (those and mbir's), and for a
         focal series :class:`~reconstruction.engine.focus.FocalOptions`. Default: the method's
         defaults.
     thickness : int, optional
@@ -233,7 +252,7 @@ def reconstruct(
         Projector kernels.
     callback : callable, optional
         Progress: called with a number of slice-units done (total ``rows`` for WBP,
-        ``rows * iterations`` for SIRT/CGLS, ``rows * (iterations + 1)`` for mbir; for a focal series ``rows`` for WBP and
+        ``rows * iterations`` for SIRT/CGLS, ``rows * (iterations + 1)`` for mbir, psf-sirt and psf-mbir; for a focal series ``rows`` for WBP and
         ``rows * (1 + iterations)`` for SIRT, which starts from the WBP).
     **keywords
         Any field of the method's options by name (``filter_name="hann"``, ``subsets=8``,
@@ -249,6 +268,11 @@ def reconstruct(
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     p = check_projections(projections, ndim=(3, 4))
     if p.ndim == 4:
+        if m == "psf-mbir":
+            raise ValueError(
+                "psf-mbir reconstructs a single-focus series (tilts, rows, columns); "
+                "for a focal series use wbp or psf-sirt"
+            )
         opts = _merge_options("a focal series", FocalOptions, options, None, keywords)
         if opts.focal_planes_um is None or opts.pixel_size_um is None:
             raise ValueError(
@@ -266,12 +290,13 @@ def reconstruct(
             **_as_keywords(opts),
         )
     opts = _merge_options(m, METHOD_OPTIONS[m], options, iterations, keywords)
-    if m == "psf-sirt":
+    if m in ("psf-sirt", "psf-mbir"):
         if opts.zone_plate is None or opts.pixel_size_um is None:
-            raise ValueError("psf-sirt needs the zone plate (zone_plate=ZonePlate(...)) and pixel_size_um")
+            raise ValueError(f"{m} needs the zone plate (zone_plate=ZonePlate(...)) and pixel_size_um")
         if axis_offset or circle:
-            raise ValueError("psf-sirt takes neither axis_offset nor circle (shift the series to centre its axis)")
-        return psf_sirt(p, angles, thickness=thickness, slab_size=slab_size, callback=callback, **_as_keywords(opts))
+            raise ValueError(f"{m} takes neither axis_offset nor circle (shift the series to centre its axis)")
+        solve = psf_sirt if m == "psf-sirt" else psf_mbir
+        return solve(p, angles, thickness=thickness, slab_size=slab_size, callback=callback, **_as_keywords(opts))
     common = dict(
         thickness=thickness,
         slab_size=slab_size,

@@ -43,7 +43,7 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
         iters = 1 if args.method == "wbp" else 1 + (args.iterations or FOCAL_DEFAULTS["sirt_iterations"])
     else:
         from reconstruction.engine import MBIR_DEFAULTS
-        from reconstruction.engine.focus import PSF_DEFAULTS
+        from reconstruction.engine.focus import PSF_DEFAULTS, PSF_MBIR_DEFAULTS
         from reconstruction.engine.noise import sirt_iterations_for
 
         if args.method == "wbp":
@@ -52,6 +52,8 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
             iters = 1 + (args.iterations or MBIR_DEFAULTS["iterations"])
         elif args.method == "psf-sirt":
             iters = 1 + (args.iterations or PSF_DEFAULTS["iterations"])
+        elif args.method == "psf-mbir":
+            iters = 1 + (args.iterations or PSF_MBIR_DEFAULTS["iterations"])
         elif args.method == "sirt":
             iters = args.iterations or sirt_iterations_for(proj)
         else:
@@ -95,16 +97,19 @@ def _options(args: argparse.Namespace, ndim: int, pixel: float | None, focal: di
         from reconstruction.engine.psf import ZonePlate
 
         zone_plate = ZonePlate(args.energy_ev, args.zone_width_nm, zones=args.zones)
-    if args.method == "psf-sirt" and (zone_plate is None or pixel is None):
-        raise ValueError("psf-sirt needs the zone plate (--zone-width-nm, --energy-ev, --zones) and the pixel size")
+    psf = args.method in ("psf-sirt", "psf-mbir")
+    if psf and (zone_plate is None or pixel is None):
+        raise ValueError(
+            f"{args.method} needs the zone plate (--zone-width-nm, --energy-ev, --zones) and the pixel size"
+        )
     return method_options(
         args.method,
         iterations=args.iterations,
         filter_name=args.filter,
         strength=args.strength,
         photons=args.photons,
-        zone_plate=zone_plate if args.method == "psf-sirt" else None,
-        pixel_size_um=pixel if args.method == "psf-sirt" else None,
+        zone_plate=zone_plate if psf else None,
+        pixel_size_um=pixel if psf else None,
         focal_plane_um=args.focal_plane_um,
     )
 
@@ -180,30 +185,37 @@ def build_parser() -> argparse.ArgumentParser:
         default="wbp",
         help="; ".join(f"{m}: {METHOD_INFO[m]['help']}" for m in METHODS),
     )
-    rp.add_argument("--iterations", type=int, default=None, help="SIRT/CGLS/mbir iterations")
+    rp.add_argument("--iterations", type=int, default=None, help="SIRT/CGLS/mbir/psf-sirt/psf-mbir iterations")
     rp.add_argument(
         "--strength",
         type=float,
         default=None,
-        help="mbir: multiplies the data-driven regularisation weight (default 1; larger = smoother)",
+        help="mbir, psf-mbir: multiplies the data-driven regularisation weight (default 1; larger = smoother)",
     )
     rp.add_argument(
-        "--photons", type=float, default=None, help="mbir: incident photons per pixel, when known (Poisson weights)"
+        "--photons",
+        type=float,
+        default=None,
+        help="mbir, psf-mbir: incident photons per pixel, when known (Poisson weights)",
     )
     rp.add_argument("--filter", default=None, help="WBP filter: ram-lak (default), shepp-logan, cosine, hamming, hann")
     rp.add_argument(
         "--zone-width-nm",
         type=float,
         default=None,
-        help="psf-sirt: outer zone width of the zone plate (nm); with --energy-ev and --zones",
+        help="psf-sirt, psf-mbir: outer zone width of the zone plate (nm); with --energy-ev and --zones",
     )
-    rp.add_argument("--energy-ev", type=float, default=520.0, help="psf-sirt: photon energy (eV, default 520)")
-    rp.add_argument("--zones", type=int, default=500, help="psf-sirt: zone count of the zone plate (default 500)")
+    rp.add_argument(
+        "--energy-ev", type=float, default=520.0, help="psf-sirt, psf-mbir: photon energy (eV, default 520)"
+    )
+    rp.add_argument(
+        "--zones", type=int, default=500, help="psf-sirt, psf-mbir: zone count of the zone plate (default 500)"
+    )
     rp.add_argument(
         "--focal-plane-um",
         type=float,
         default=None,
-        help="psf-sirt: focal plane, µm along the beam from the tilt axis (default 0)",
+        help="psf-sirt, psf-mbir: focal plane, µm along the beam from the tilt axis (default 0)",
     )
     rp.add_argument("--thickness", type=int, default=None, help="volume thickness (voxels)")
     rp.add_argument("--slab-size", type=int, default=None, help="slices per slab")

@@ -21,19 +21,29 @@ smoother volumes with cleaner flat regions, smaller keeps finer detail and more 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from reconstruction.engine.noise import estimate_noise_sigma
-from reconstruction.engine.operators import ParallelBeamProjector
+from reconstruction.engine.operators import LinearOperator, ParallelBeamProjector
 from reconstruction.engine.slabs import iter_slabs, slab_size_for
 from reconstruction.engine.validate import check_series
 from reconstruction.engine.wbp import circle_mask, wbp
 
-__all__ = ["MBIR_DEFAULTS", "MBIROptions", "estimate_noise_sigma", "mbir", "regularisation_weight"]
+__all__ = [
+    "MBIR_DEFAULTS",
+    "PRIOR_CURVATURE",
+    "MBIROptions",
+    "estimate_noise_sigma",
+    "mbir",
+    "poisson_weights",
+    "regularisation_weight",
+    "solve_os_sqs",
+    "tilt_subsets",
+]
 
 #: Defaults chosen by measurement (docs/engine.md): iterations, strength, TV balance.
 MBIR_DEFAULTS = {"iterations": 30, "strength": 1.0, "subsets": 8, "delta": 0.01}
@@ -93,30 +103,181 @@ _TOLERANCE = 2e-3
 _DIAGONAL = float(np.sqrt(0.5))
 
 
-def _huber_grad(x: NDArray[np.float32], delta: float) -> NDArray[np.float32]:
+def _huber_grad(x: NDArray[np.float32], delta: float, support: NDArray[np.bool_] | None = None) -> NDArray[np.float32]:
     """Gradient of Σ w δ² h(Δ/δ) over the 8-neighbour differences in the (z, x) plane (w = 1, or
-    :data:`_DIAGONAL` for the diagonals)."""
+    :data:`_DIAGONAL` for the diagonals) of ``x`` shaped ``(z, x, slices)``.
+
+    With ``support`` (a ``(z, x)`` mask) only pairs of voxels both inside it count: the voxels
+    outside are not unknowns (e.g. the disc of :class:`~reconstruction.engine.focus.FocalSeriesOperator`),
+    and a difference to their zeros would pull the rim of the support down.
+    """
+
+    def pairs(d: NDArray[np.float32], a: tuple, b: tuple) -> NDArray[np.float32]:
+        if support is not None:
+            d *= (support[a] & support[b])[..., None]
+        return d
+
     g = np.zeros_like(x)
-    d = np.clip(x[1:] - x[:-1], -delta, delta)
+    d = pairs(np.clip(x[1:] - x[:-1], -delta, delta), np.s_[1:], np.s_[:-1])
     g[1:] += d
     g[:-1] -= d
-    d = np.clip(x[:, 1:] - x[:, :-1], -delta, delta)
+    d = pairs(np.clip(x[:, 1:] - x[:, :-1], -delta, delta), np.s_[:, 1:], np.s_[:, :-1])
     g[:, 1:] += d
     g[:, :-1] -= d
     if _DIAGONAL:  # a module constant: 0 gives the 4-neighbour prior
         wd = np.float32(_DIAGONAL)
-        d = wd * np.clip(x[1:, 1:] - x[:-1, :-1], -delta, delta)
+        d = pairs(wd * np.clip(x[1:, 1:] - x[:-1, :-1], -delta, delta), np.s_[1:, 1:], np.s_[:-1, :-1])
         g[1:, 1:] += d
         g[:-1, :-1] -= d
-        d = wd * np.clip(x[1:, :-1] - x[:-1, 1:], -delta, delta)
+        d = pairs(wd * np.clip(x[1:, :-1] - x[:-1, 1:], -delta, delta), np.s_[1:, :-1], np.s_[:-1, 1:])
         g[1:, :-1] += d
         g[:-1, 1:] -= d
     return g
 
 
-def _subsets(n: int, k: int) -> list[NDArray[np.intp]]:
+#: Curvature of the prior's majoriser per unit λ: every voxel has at most 8 axis and 8 diagonal
+#: half-pairs (Huber's second derivative is at most 1), so ``λ · 8 (1 + w_diag)`` bounds it.
+PRIOR_CURVATURE = 8.0 + 8.0 * _DIAGONAL
+
+
+def tilt_subsets(n: int, k: int) -> list[NDArray[np.intp]]:
+    """``k`` interleaved subsets of ``n`` tilts (at most ``n``, at least one)."""
     k = max(1, min(int(k), n))
     return [np.arange(i, n, k) for i in range(k)]
+
+
+def poisson_weights(absorbance: NDArray[np.float32], photons: float) -> NDArray[np.float32]:
+    """Inverse Poisson variance of each ray's absorbance, ``photons · exp(−b)``, at least one count."""
+    w = (np.float32(photons) * np.exp(-np.clip(absorbance, -20, 20))).astype(np.float32)
+    return np.maximum(w, 1.0)
+
+
+def _per_slice_dot(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Σ a·b over every axis but the last (the slices), in float64."""
+    axes = "abcdefgh"[: a.ndim - 1] + "s"
+    return np.einsum(f"{axes},{axes}->s", a, b, dtype=np.float64)
+
+
+def solve_os_sqs(
+    op: LinearOperator,
+    groups: Sequence[NDArray[np.intp]],
+    data: Sequence[NDArray[np.float32]],
+    weights: Sequence[NDArray[np.float32]],
+    x: NDArray[np.float32],
+    *,
+    prior_weight: float,
+    prior_gradient: Callable[[NDArray[np.float32]], NDArray[np.float32]],
+    prior_curvature: float = PRIOR_CURVATURE,
+    iterations: int,
+    tolerance: float = 0.0,
+    ones_projections: Sequence[NDArray[np.float32]] | None = None,
+    support: NDArray[np.float32] | None = None,
+    callback: Callable[[int], None] | None = None,
+    progress: int = 1,
+) -> NDArray[np.float32]:
+    """OS-SQS with Nesterov momentum over a linear operator: the engine's one model-based loop.
+
+    Minimises ``½ Σ_i w_i (A x − b)_i² + λ R(x)`` over ``x ≥ 0``. For each subset ``S`` of
+    tilts, with ``D_S = n_subsets · A_Sᵀ W_S A_S 1 + λ · prior_curvature`` the separable quadratic
+    surrogate's curvature (a majoriser for a non-negative ``A``)::
+
+        x⁺ = max(0, z − D_S⁻¹ (n_subsets · A_Sᵀ W_S (A_S z − b_S) + λ ∇R(z)))
+        z  = x⁺ + (t − 1)/t⁺ · (x⁺ − x)
+
+    with the momentum dropped for a slice whose step points uphill (adaptive restart,
+    O'Donoghue & Candès), and a slice frozen once a pass changes it by less than ``tolerance``
+    of its norm (0: run every pass). Everything per slice is computed per slice, so slabs of a
+    slice-independent operator give the numbers of one piece.
+
+    Parameters
+    ----------
+    op : LinearOperator
+        The forward model (:mod:`reconstruction.engine.operators`); its unknowns have the
+        slices on the last axis (``(thickness, columns, slices)`` for the parallel-beam pair,
+        ``(disc voxels, rows)`` for the depth-of-focus model).
+    groups : sequence of index arrays
+        The ordered subsets of tilts.
+    data, weights : sequences of ndarray
+        ``b_S`` and ``W_S`` (inverse noise variances, broadcastable against ``b_S``) per subset.
+    x : ndarray
+        Starting unknowns (clipped at zero in place).
+    prior_weight : float
+        ``λ`` (0: weighted least squares alone).
+    prior_gradient : callable
+        ``∇R(z)`` in the unknowns' layout.
+    prior_curvature : float
+        Upper bound of ``R``'s curvature per voxel (default: the 8-neighbour Huber prior's).
+    iterations : int
+        Most passes over all subsets.
+    tolerance : float
+        Per-slice stopping threshold (relative change of a pass).
+    ones_projections : sequence of ndarray, optional
+        ``A_S 1`` per subset, when the caller already has them (computed otherwise).
+    support : ndarray, optional
+        Multiplies the step (zero where the voxels are not unknowns).
+    callback : callable, optional
+        Called with ``progress`` after every pass, and with the remaining passes' share once all
+        slices have stopped (in all ``progress · iterations``).
+
+    Returns
+    -------
+    ndarray
+        The solution, in the layout of ``x``.
+    """
+    lam = float(prior_weight)
+    n_sub = len(groups)
+    if ones_projections is None:
+        ones_v = op.ones_volume()
+        ones_projections = [op.forward(ones_v, g) for g in groups]
+    # SQS denominators: n_sub · A_Sᵀ W_S A_S 1 + prior curvature (8 λ, 8 w λ for the diagonals)
+    dens = []
+    for g, row, wg in zip(groups, ones_projections, weights, strict=True):
+        d = op.adjoint(wg * row, g)
+        d *= n_sub
+        d += np.float32(prior_curvature * lam)
+        inv = np.where(d > 0, 1.0 / np.maximum(d, 1e-30), 0.0).astype(np.float32)
+        if support is not None:
+            inv *= support
+        dens.append(inv)
+    np.maximum(x, 0, out=x)
+    n_s = x.shape[-1]
+    z = x.copy()
+    t = np.ones(n_s)
+    active = np.ones(n_s, bool)
+    passes = 0
+    while passes < iterations:
+        x_pass = x
+        for g, bg, wg, inv in zip(groups, data, weights, dens, strict=True):
+            r = op.forward(z, g)
+            np.subtract(r, bg, out=r)
+            r *= wg
+            grad = op.adjoint(r, g)
+            grad *= n_sub
+            if lam > 0:
+                grad += np.float32(lam) * prior_gradient(z)
+            grad *= inv
+            x_new = np.maximum(z - grad, 0.0)
+            if not active.all():  # converged slices keep their values (slabs = one piece)
+                x_new[..., ~active] = x[..., ~active]
+            # adaptive restart (O'Donoghue & Candès): drop the momentum when it points uphill
+            # (per slice, so slabs give the same numbers as one piece)
+            uphill = _per_slice_dot(z - x_new, x_new - x) > 0
+            t = np.where(uphill, 1.0, t)
+            t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
+            z = x_new + ((t - 1) / t_new).astype(np.float32) * (x_new - x)
+            x, t = x_new, t_new
+        passes += 1
+        if callback is not None:
+            callback(progress)
+        if tolerance > 0:
+            change = np.sqrt(_per_slice_dot(x - x_pass, x - x_pass))
+            size = np.sqrt(_per_slice_dot(x, x))
+            active &= change > tolerance * size
+            if not active.any():
+                break
+    if callback is not None and passes < iterations:
+        callback((iterations - passes) * progress)  # the passes converged slices did not need
+    return x
 
 
 def mbir(
@@ -200,70 +361,36 @@ def mbir(
     delta = np.float32(MBIR_DEFAULTS["delta"] * max(contrast, 1e-12))
 
     # at least ~12 tilts per subset: smaller subsets make the accelerated iteration unstable
-    groups = _subsets(nt, min(n_sub, max(1, nt // 12)))
+    groups = tilt_subsets(nt, min(n_sub, max(1, nt // 12)))
     mask = circle_mask(nz, nc) if circle else None
     # the pixel-driven pair: the momentum needs the true adjoint (the ray-driven model destabilises it)
     op = ParallelBeamProjector(a, nz, nc, axis_offset=axis_offset, mask=mask, backend=backend)
     ones_v = op.ones_volume()
-    rows = [op.forward(ones_v, g) for g in groups]
+    rows = [op.forward(ones_v, g) for g in groups]  # slices are independent: one A_S 1 serves every slab
     step = slab_size_for(nt, nz, nc, nr, slab_size, arrays=6)
     for r0, r1 in iter_slabs(nr, step):
         b = np.ascontiguousarray(p[:, r0:r1, :].transpose(0, 2, 1), dtype=np.float32)
         if photons is not None:
-            w = (np.float32(photons) * np.exp(-np.clip(b, -20, 20))).astype(np.float32)
-            w = np.maximum(w, 1.0)  # at least one count's worth of weight
+            w = poisson_weights(b, photons)
         else:
             w = np.full((1, 1, r1 - r0), 1.0 / sigma**2, np.float32)
         bs = [np.ascontiguousarray(b[g]) for g in groups]
         ws = [np.ascontiguousarray(np.broadcast_to(w, b.shape)[g]) for g in groups]
         del b
-        # SQS denominators: n_sub · A_Sᵀ W_S A_S 1 + prior curvature (8 λ, 8 w λ for the diagonals)
-        dens = []
-        for g, row, wg in zip(groups, rows, ws, strict=True):
-            d = op.adjoint(wg * row, g)
-            d *= len(groups)
-            d += np.float32((8.0 + 8.0 * _DIAGONAL) * lam)
-            inv = np.where(d > 0, 1.0 / np.maximum(d, 1e-30), 0.0).astype(np.float32)
-            if op.mask is not None:
-                inv *= op.mask
-            dens.append(inv)
-        x = np.ascontiguousarray(out[r0:r1].transpose(1, 2, 0))
-        np.maximum(x, 0, out=x)
-        z = x.copy()
-        t = np.ones(r1 - r0)
-        active = np.ones(r1 - r0, bool)
-        passes = 0
-        while passes < n_iter:
-            x_pass = x
-            for g, bg, wg, inv in zip(groups, bs, ws, dens, strict=True):
-                r = op.forward(z, g)
-                np.subtract(r, bg, out=r)
-                r *= wg
-                grad = op.adjoint(r, g)
-                grad *= len(groups)
-                if lam > 0:
-                    grad += np.float32(lam) * _huber_grad(z, float(delta))
-                grad *= inv
-                x_new = np.maximum(z - grad, 0.0)
-                if not active.all():  # converged slices keep their values (slabs = one piece)
-                    x_new[..., ~active] = x[..., ~active]
-                # adaptive restart (O'Donoghue & Candès): drop the momentum when it points uphill
-                # (per slice, so slabs give the same numbers as one piece)
-                uphill = np.einsum("zxs,zxs->s", z - x_new, x_new - x, dtype=np.float64) > 0
-                t = np.where(uphill, 1.0, t)
-                t_new = 0.5 * (1 + np.sqrt(1 + 4 * t * t))
-                z = x_new + ((t - 1) / t_new).astype(np.float32) * (x_new - x)
-                x, t = x_new, t_new
-            passes += 1
-            if callback is not None:
-                callback(r1 - r0)
-            if tol > 0:
-                change = np.sqrt(np.einsum("zxs,zxs->s", x - x_pass, x - x_pass, dtype=np.float64))
-                size = np.sqrt(np.einsum("zxs,zxs->s", x, x, dtype=np.float64))
-                active &= change > tol * size
-                if not active.any():
-                    break
-        if callback is not None and passes < n_iter:
-            callback((n_iter - passes) * (r1 - r0))  # the passes converged slices did not need
+        x = solve_os_sqs(
+            op,
+            groups,
+            bs,
+            ws,
+            np.ascontiguousarray(out[r0:r1].transpose(1, 2, 0)),
+            prior_weight=lam,
+            prior_gradient=lambda v: _huber_grad(v, float(delta)),
+            iterations=n_iter,
+            tolerance=tol,
+            ones_projections=rows,
+            support=op.mask,
+            callback=callback,
+            progress=r1 - r0,
+        )
         out[r0:r1] = x.transpose(2, 0, 1)
     return out

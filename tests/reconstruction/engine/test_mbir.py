@@ -128,3 +128,22 @@ def test_cli_runs_mbir_with_only_data_and_angles(tmp_path, cell):
     rec, px = eio.read_mrc(out)
     assert rec.shape == truth.shape and px == pytest.approx(PIXEL_UM)
     np.testing.assert_allclose(rec, reconstruct(clean, WEDGE, "mbir", iterations=3), rtol=1e-5, atol=1e-6)
+
+
+def test_mbir_gives_the_numbers_it_gave_before_its_loop_became_the_shared_solver(cell):
+    """Pinned from the code before ``solve_os_sqs`` was extracted (issue 13, psf-mbir): the default stop,
+    momentum and restart, per-slice sums and a 4x4 grid of one slice (bit-identical on the machine that
+    pinned them; the tolerance allows other CPUs' float32 summation order)."""
+    _, clean = cell
+    done = []
+    rec = reconstruct(add_noise(clean, photons=1e4, seed=1), WEDGE, "mbir", callback=done.append)
+    sums = [30.886053085, 32.229869843, 32.753204346]
+    grid = [
+        [3.118739551e-05, 6.420867518e-03, 4.935756791e-03, 6.042083987e-05],
+        [1.199858915e-02, 1.766293682e-02, 1.621982083e-02, 1.159954537e-02],
+        [1.177766733e-02, 1.226719655e-02, 1.612157561e-02, 1.170573290e-02],
+        [4.645573063e-05, 5.512333009e-03, 7.319278084e-03, 6.532149564e-05],
+    ]
+    np.testing.assert_allclose(rec.sum(axis=(1, 2)), sums, rtol=1e-4)
+    np.testing.assert_allclose(rec[1, 8::16, 8::16], grid, rtol=1e-3, atol=1e-6)
+    assert done == [3] * 21 + [30]  # 21 passes until every slice changed by < 0.2%, then the rest at once

@@ -151,7 +151,7 @@ def test_options_of_another_method_are_refused_naming_who_takes_them(series):
     p, a = series
     with pytest.raises(ValueError, match="must be IterativeOptions, got WBPOptions"):
         reconstruct(p, a, "sirt", options=WBPOptions())
-    with pytest.raises(ValueError, match="subsets applies to sirt, mbir, psf-sirt only, not cgls"):
+    with pytest.raises(ValueError, match="subsets applies to sirt, mbir, psf-sirt, psf-mbir only, not cgls"):
         reconstruct(p, a, "cgls", subsets=3)
     with pytest.raises(ValueError, match="iterations applies to .* not wbp"):
         reconstruct(p, a, "wbp", 5)
