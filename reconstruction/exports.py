@@ -56,8 +56,11 @@ ENCODING = {
     DatasetFormat.TIFF: "image/tiff",
     DatasetFormat.NXTOMO: "application/x-hdf5",
 }
-# psf-sirt is SIRT with a depth-of-focus forward model: SIRT in the portals' vocabulary.
-RECONSTRUCTION_METHOD_NAMES = {"wbp": "WBP", "sirt": "SIRT", "cgls": "CGLS", "mbir": "MBIR", "psf-sirt": "SIRT"}
+# The PSF-aware methods are SIRT and MBIR with a depth-of-focus forward model: SIRT and MBIR in the portals'
+# vocabulary.
+RECONSTRUCTION_METHOD_NAMES = {
+    "wbp": "WBP", "sirt": "SIRT", "cgls": "CGLS", "mbir": "MBIR", "psf-sirt": "SIRT", "psf-mbir": "MBIR",
+}  # fmt: skip
 
 
 # --- tilt-series metadata (portal vocabulary) -----------------------------------------------------------

@@ -126,8 +126,8 @@ class JobForm(forms.Form):
     strength = range_form_field(
         "strength",
         label="Smoothing strength",
-        help_text="Regularised method only; empty: 1, the weight the noise estimate gives. Larger smooths more "
-        "(less noise, softer edges), smaller keeps more detail",
+        help_text="Regularised methods only; empty: the weight the noise estimate gives (1, or 0.3 with the "
+        "zone plate's blur). Larger smooths more (less noise, softer edges), smaller keeps more detail",
     )
     filter_name = forms.ChoiceField(
         required=False, label="WBP filter", help_text="WBP only; smoother filters trade detail for less noise"

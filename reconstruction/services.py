@@ -544,18 +544,21 @@ def default_jobs(dataset: Dataset) -> list[str]:
 
 
 def default_method(dataset: Dataset) -> str:
-    """SIRT: quantitative on limited-range data and robust to noise; the engine's PSF-aware method where
-    it offers one and the dataset carries its zone-plate parameters."""
+    """SIRT: quantitative on limited-range data and robust to noise; the engine's first PSF-aware method
+    (the regularised one) where it offers one and the dataset carries its zone-plate parameters."""
     methods = engine_methods()
     if dataset.focal_planes > 1 and zone_plate_of(dataset) is None:
         return "wbp"  # the iterative focal-series method needs the zone plate as its forward model
-    if dataset.focal_planes == 1 and PSF_METHOD in methods and zone_plate_of(dataset) is not None:
-        return PSF_METHOD
+    if dataset.focal_planes == 1 and zone_plate_of(dataset) is not None:
+        for method in PSF_METHODS:
+            if method in methods:
+                return method
     return "sirt" if "sirt" in methods else methods[0]
 
 
-#: The engine's PSF-aware reconstruction of a single-focus series (one slab: the engine overlaps its own slabs).
-PSF_METHOD = "psf-sirt"
+#: The engine's PSF-aware reconstructions of a single-focus series, preferred first (one slab each: the engine
+#: overlaps its own slabs). psf-mbir measured 3–6 dB above psf-sirt and mbir far from focus (docs/engine.md).
+PSF_METHODS = ("psf-mbir", "psf-sirt")
 
 # Parameters a job may set, and the methods they apply to (None: every method).
 PARAMETERS: dict[str, tuple[str, ...] | None] = {
@@ -565,7 +568,7 @@ PARAMETERS: dict[str, tuple[str, ...] | None] = {
     "axis_offset": None,
     "circle": None,
     "align": None,
-    "strength": ("mbir",),
+    "strength": ("mbir", "psf-mbir"),
     "slab_size": None,
 }
 
@@ -634,15 +637,16 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
             "forward model; add them to the dataset, or use wbp.",
             field="method",
         )
-    if method == PSF_METHOD and dataset.focal_planes == 1:
+    if method in PSF_METHODS and dataset.focal_planes == 1:
         if zone_plate_of(dataset) is None or not dataset.pixel_size_um:
+            without = "mbir" if method == "psf-mbir" else "sirt"
             raise DomainError(
-                f"method: {PSF_METHOD} needs the zone plate (outer zone width and photon energy) and the pixel size "
-                "as its forward model; add them to the dataset, or use sirt.",
+                f"method: {method} needs the zone plate (outer zone width and photon energy) and the pixel size "
+                f"as its forward model; add them to the dataset, or use {without}.",
                 field="method",
             )
         if clean.get("circle"):
-            raise DomainError(f"circle: does not apply to {PSF_METHOD}; leave it at its default.", field="circle")
+            raise DomainError(f"circle: does not apply to {method}; leave it at its default.", field="circle")
     if method == "wbp":
         clean.setdefault("filter_name", "ram-lak")
     if dataset.focal_planes > 1:
@@ -780,7 +784,7 @@ def job_request(*, dataset: Dataset, method: str, parameters: dict[str, Any], by
         return existing, False
     slab_size = (
         dataset.rows
-        if method == PSF_METHOD
+        if method in PSF_METHODS
         else default_slab_size(dataset)
         if dataset.focal_planes > 1
         else clean.get("slab_size") or default_slab_size(dataset)
@@ -953,7 +957,7 @@ def engine_arguments(dataset: Dataset, method: str, parameters: dict[str, Any]) 
         zone_plate = zone_plate_of(dataset)
         if zone_plate is not None:
             kwargs["zone_plate"] = zone_plate
-    elif method == PSF_METHOD:
+    elif method in PSF_METHODS:
         for key in ("circle", "axis_offset", "filter_name"):
             kwargs.pop(key, None)
         kwargs["pixel_size_um"] = dataset.pixel_size_um
@@ -978,8 +982,8 @@ def run_engine(dataset: Dataset, method: str, parameters: dict[str, Any], *, row
     """Reconstruct (part of) a dataset as the engine's own call would; raw units (per voxel)."""
     from reconstruction import engine
 
-    # PSF-SIRT takes the tilt axis in the centre: its projections are moved there instead.
-    column_shift = -float(parameters.get("axis_offset") or 0.0) if method == PSF_METHOD else 0.0
+    # The PSF-aware methods take the tilt axis in the centre: its projections are moved there instead.
+    column_shift = -float(parameters.get("axis_offset") or 0.0) if method in PSF_METHODS else 0.0
     projections = projections_of(dataset, aligned=bool(parameters.get("align")), column_shift=column_shift)
     angles = np.asarray(dataset.angles, dtype=np.float64)
     if tilts is not None:

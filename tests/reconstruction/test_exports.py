@@ -136,7 +136,7 @@ def test_a_dataset_exports_as_an_ro_crate_that_rocrate_reads_back(api, reconstru
     assert any(n.startswith("metadata/vitrification-run-") and n.endswith(".cif") for n in members)
     # who accepted it and the reconstruction it started, with the engine's version
     assert actions["Dataset accepted"]["agent"] == {"@id": f"#person-{member.username}"}
-    job = next(a for n, a in actions.items() if n.startswith("Reconstruction (SIRT)"))
+    job = next(a for n, a in actions.items() if n.startswith("Reconstruction (MBIR)"))
     assert graph[job["instrument"]["@id"]]["version"] == ENGINE_VERSION
     assert graph[job["result"]["@id"]]["sha256"] == volume.sha256
     assert graph[job["result"]["@id"]]["url"].endswith(f"/api/v1/volumes/{volume.pk}/ro-crate/")
@@ -262,9 +262,10 @@ def test_the_metadata_action_answers_the_portal_fields(api, reconstructed):
     assert series["pixel_spacing"] == pytest.approx(200.0) and series["pixel_spacing_nm"] == pytest.approx(20.0)
     assert series["photon_energy_ev"] == 520 and series["zone_plate"]["outer_zone_width_nm"] == 25
     assert series["file"]["sha256"] == dataset.sha256
-    preview, made = body["reconstructions"]  # the recipe: a WBP preview, then PSF-aware SIRT (the zone plate is known)
-    assert preview["reconstruction_method"] == "WBP" and volume.job.method == "psf-sirt"
-    assert made["reconstruction_method"] == "SIRT" and made["software_version"] == ENGINE_VERSION
+    # the recipe: a WBP preview, then the regularised PSF-aware method (the zone plate is known)
+    preview, made = body["reconstructions"]
+    assert preview["reconstruction_method"] == "WBP" and volume.job.method == "psf-mbir"
+    assert made["reconstruction_method"] == "MBIR" and made["software_version"] == ENGINE_VERSION
     assert made["reconstruction_software"] == exports.ENGINE_NAME
     assert made["volume"]["sha256"] == volume.sha256
     assert made["volume"]["voxel_spacing"] == pytest.approx(volume.voxel_size_nm * 10)

@@ -135,7 +135,7 @@ def test_a_dataset_read_before_alignment_existed_is_aligned_when_first_reconstru
 def test_strength_is_for_the_regularised_method_and_checked_against_its_range(drifting, member):
     dataset, _, _ = drifting
     services.dataset_decide(dataset=dataset, accept=True, by=member)
-    with pytest.raises(DomainError, match="applies to mbir only"):
+    with pytest.raises(DomainError, match="applies to mbir, psf-mbir only"):
         services.job_request(dataset=dataset, method="sirt", parameters={"strength": 2}, by=member)
     with pytest.raises(DomainError, match="strength must be between 0.05 and 20"):
         services.job_request(dataset=dataset, method="mbir", parameters={"strength": 500}, by=member)
@@ -174,7 +174,7 @@ def test_the_job_form_reports_every_problem_at_once_by_its_field(drifting):
     form = JobForm({"method": "wbp", "iterations": "7", "strength": "3", "thickness": "99999"}, dataset=dataset)
     assert not form.is_valid()
     assert "no iterations" in form.errors["iterations"][0]
-    assert "applies to mbir only" in form.errors["strength"][0]
+    assert "applies to mbir, psf-mbir only" in form.errors["strength"][0]
     assert form.errors["thickness"] == [
         "Volume thickness must be between 4 and 4096 voxels (the value read was 99999)."
     ]
