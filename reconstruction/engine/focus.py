@@ -37,12 +37,12 @@ from scipy import fft as sfft
 from .iterative import solve_sirt
 from .mbir import (
     _MODEL_ERROR,
-    _TOLERANCE,
     MBIR_DEFAULTS,
     _huber_grad,
     estimate_noise_sigma,
     poisson_weights,
     regularisation_weight,
+    regularised_options,
     solve_os_sqs,
     tilt_subsets,
 )
@@ -967,6 +967,17 @@ def _slab_margin(zone_plate: ZonePlate, n_z: int, n_c: int, px: float, f: float)
     return psf_half_width(zone_plate, radius_um + abs(f), px)
 
 
+def _slab_and_thickness(defaults: dict, slab_size: int | None, thickness: int | None, columns: int) -> tuple[int, int]:
+    """Rows per slab and the volume's thickness of a PSF-aware method, checked."""
+    step = defaults["slab_size"] if slab_size is None else int(slab_size)
+    if step < 1:
+        raise ValueError(f"slab_size must be a positive number of slices, got {slab_size!r}")
+    n_z = columns if thickness is None else int(thickness)
+    if n_z < 1:
+        raise ValueError(f"thickness must be >= 1, got {thickness!r}")
+    return step, n_z
+
+
 def psf_sirt(
     projections: np.ndarray,
     angles: Any,
@@ -1025,13 +1036,8 @@ def psf_sirt(
     n_iter = PSF_DEFAULTS["iterations"] if iterations is None else iterations
     if int(n_iter) != n_iter or n_iter < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-    step = PSF_DEFAULTS["slab_size"] if slab_size is None else int(slab_size)
-    if step < 1:
-        raise ValueError(f"slab_size must be a positive number of slices, got {slab_size!r}")
     n_t, n_r, n_c = proj.shape
-    n_z = n_c if thickness is None else int(thickness)
-    if n_z < 1:
-        raise ValueError(f"thickness must be >= 1, got {thickness!r}")
+    step, n_z = _slab_and_thickness(PSF_DEFAULTS, slab_size, thickness, n_c)
     series = proj[:, None]  # (tilts, 1 plane, rows, columns), a view
     start = _refocused_start(series, a, f, px, zone_plate, noise_power, n_z, step, callback)
     margin = _slab_margin(zone_plate, n_z, n_c, px, f)
@@ -1161,29 +1167,11 @@ def psf_mbir(
         disc inscribed in the slice.
     """
     proj, a, px, f = _check_single_focus(projections, angles, pixel_size_um, zone_plate, focal_plane_um)
-    n_iter = PSF_MBIR_DEFAULTS["iterations"] if iterations is None else iterations
-    if int(n_iter) != n_iter or n_iter < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-    n_iter = int(n_iter)
-    # an explicit count runs exactly; the default stops each slice once a pass barely moves it
-    tol = _TOLERANCE if iterations is None else 0.0
-    k = PSF_MBIR_DEFAULTS["strength"] if strength is None else float(strength)
-    if not np.isfinite(k) or k < 0:
-        raise ValueError(f"strength must be a non-negative number, got {strength!r}")
-    if weight is not None and not (np.isfinite(weight) and weight >= 0):
-        raise ValueError(f"weight must be a non-negative number, got {weight!r}")
-    if photons is not None and not (np.isfinite(photons) and photons > 0):
-        raise ValueError(f"photons must be a positive number, got {photons!r}")
-    n_sub = PSF_MBIR_DEFAULTS["subsets"] if subsets is None else int(subsets)
-    if n_sub < 1:
-        raise ValueError(f"subsets must be at least 1, got {subsets!r}")
-    step = PSF_MBIR_DEFAULTS["slab_size"] if slab_size is None else int(slab_size)
-    if step < 1:
-        raise ValueError(f"slab_size must be a positive number of slices, got {slab_size!r}")
+    n_iter, tol, k, n_sub = regularised_options(
+        PSF_MBIR_DEFAULTS, iterations=iterations, strength=strength, weight=weight, photons=photons, subsets=subsets
+    )
     n_t, n_r, n_c = proj.shape
-    n_z = n_c if thickness is None else int(thickness)
-    if n_z < 1:
-        raise ValueError(f"thickness must be >= 1, got {thickness!r}")
+    step, n_z = _slab_and_thickness(PSF_MBIR_DEFAULTS, slab_size, thickness, n_c)
     series = proj[:, None]  # (tilts, 1 plane, rows, columns), a view
     start = _refocused_start(series, a, f, px, zone_plate, noise_power, n_z, step, callback)
     top = float(np.percentile(np.abs(proj[:: max(1, n_t // 32)]), 99))

@@ -280,6 +280,37 @@ def solve_os_sqs(
     return x
 
 
+def regularised_options(
+    defaults: dict,
+    *,
+    iterations: int | None,
+    strength: float | None,
+    weight: float | None,
+    photons: float | None,
+    subsets: int | None,
+    least_iterations: int = 1,
+) -> tuple[int, float, float, int]:
+    """The checked settings of a regularised method (mbir, psf-mbir): ``(passes, stop tolerance,
+    strength, subsets)``, each ``None`` taken from ``defaults``. An explicit pass count runs exactly
+    (tolerance 0); the default stops each slice once a pass barely moves it."""
+    n_iter = defaults["iterations"] if iterations is None else iterations
+    if int(n_iter) != n_iter or n_iter < least_iterations:
+        kind = "non-negative" if least_iterations == 0 else "positive"
+        raise ValueError(f"iterations must be a {kind} integer, got {iterations!r}")
+    tol = _TOLERANCE if iterations is None else 0.0
+    k = defaults["strength"] if strength is None else float(strength)
+    if not np.isfinite(k) or k < 0:
+        raise ValueError(f"strength must be a non-negative number, got {strength!r}")
+    if weight is not None and not (np.isfinite(weight) and weight >= 0):
+        raise ValueError(f"weight must be a non-negative number, got {weight!r}")
+    if photons is not None and not (np.isfinite(photons) and photons > 0):
+        raise ValueError(f"photons must be a positive number, got {photons!r}")
+    n_sub = defaults["subsets"] if subsets is None else int(subsets)
+    if n_sub < 1:
+        raise ValueError(f"subsets must be at least 1, got {subsets!r}")
+    return int(n_iter), tol, k, n_sub
+
+
 def mbir(
     projections: ArrayLike,
     angles: ArrayLike,
@@ -326,22 +357,10 @@ def mbir(
     -------
     ndarray, float32, shape (rows, thickness, columns)
     """
-    n_iter = MBIR_DEFAULTS["iterations"] if iterations is None else iterations
-    # an explicit count runs exactly; the default stops each slice once a pass barely moves it
-    tol = _TOLERANCE if iterations is None else 0.0
-    if int(n_iter) != n_iter or n_iter < 0:
-        raise ValueError(f"iterations must be a non-negative integer, got {iterations}")
-    n_iter = int(n_iter)
-    k = MBIR_DEFAULTS["strength"] if strength is None else float(strength)
-    if not np.isfinite(k) or k < 0:
-        raise ValueError(f"strength must be a non-negative number, got {strength}")
-    if weight is not None and not (np.isfinite(weight) and weight >= 0):
-        raise ValueError(f"weight must be a non-negative number, got {weight}")
-    if photons is not None and not (np.isfinite(photons) and photons > 0):
-        raise ValueError(f"photons must be a positive number, got {photons}")
-    n_sub = MBIR_DEFAULTS["subsets"] if subsets is None else int(subsets)
-    if n_sub < 1:
-        raise ValueError(f"subsets must be at least 1, got {subsets}")
+    n_iter, tol, k, n_sub = regularised_options(
+        MBIR_DEFAULTS, iterations=iterations, strength=strength, weight=weight, photons=photons, subsets=subsets,
+        least_iterations=0,
+    )  # fmt: skip
     p, a = check_series(projections, angles)
     nt, nr, nc = p.shape
     nz = nc if thickness is None else int(thickness)
