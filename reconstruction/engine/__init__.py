@@ -59,6 +59,7 @@ __all__ = [
     "METHODS",
     "METHOD_INFO",
     "METHOD_OPTIONS",
+    "PSF_AWARE",
     "SIRT_DEFAULTS",
     "Alignment",
     "CGLSOptions",
@@ -89,6 +90,10 @@ __all__ = [
 ]
 
 METHODS = ("wbp", "sirt", "cgls", "mbir", "psf-sirt", "psf-mbir")
+
+#: The methods with the zone plate's depth-of-focus blur in their forward model (they need ``zone_plate``
+#: and ``pixel_size_um``), and the function each runs.
+PSF_AWARE: dict[str, Callable[..., NDArray[np.float32]]] = {"psf-sirt": psf_sirt, "psf-mbir": psf_mbir}
 
 #: One sentence per method for forms and the command line, and what its values are.
 METHOD_INFO = {
@@ -296,13 +301,14 @@ def reconstruct(
             **_as_keywords(opts),
         )
     opts = _merge_options(m, METHOD_OPTIONS[m], options, iterations, keywords)
-    if m in ("psf-sirt", "psf-mbir"):
+    if m in PSF_AWARE:
         if opts.zone_plate is None or opts.pixel_size_um is None:
             raise ValueError(f"{m} needs the zone plate (zone_plate=ZonePlate(...)) and pixel_size_um")
         if axis_offset or circle:
             raise ValueError(f"{m} takes neither axis_offset nor circle (shift the series to centre its axis)")
-        solve = psf_sirt if m == "psf-sirt" else psf_mbir
-        return solve(p, angles, thickness=thickness, slab_size=slab_size, callback=callback, **_as_keywords(opts))
+        return PSF_AWARE[m](
+            p, angles, thickness=thickness, slab_size=slab_size, callback=callback, **_as_keywords(opts)
+        )
     common = dict(
         thickness=thickness,
         slab_size=slab_size,

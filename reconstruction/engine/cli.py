@@ -87,7 +87,7 @@ def _run_reconstruct(args: argparse.Namespace) -> int:
 
 def _options(args: argparse.Namespace, ndim: int, pixel: float | None, focal: dict):
     """The method's options dataclass from the command line (and, for a focal series, its sidecar)."""
-    from reconstruction.engine import method_options
+    from reconstruction.engine import PSF_AWARE, method_options
     from reconstruction.engine.focus import FocalOptions
 
     if ndim == 4:
@@ -97,7 +97,7 @@ def _options(args: argparse.Namespace, ndim: int, pixel: float | None, focal: di
         from reconstruction.engine.psf import ZonePlate
 
         zone_plate = ZonePlate(args.energy_ev, args.zone_width_nm, zones=args.zones)
-    psf = args.method in ("psf-sirt", "psf-mbir")
+    psf = args.method in PSF_AWARE
     if psf and (zone_plate is None or pixel is None):
         raise ValueError(
             f"{args.method} needs the zone plate (--zone-width-nm, --energy-ev, --zones) and the pixel size"

@@ -36,12 +36,9 @@ from scipy import fft as sfft
 
 from .iterative import solve_sirt
 from .mbir import (
-    _MODEL_ERROR,
-    MBIR_DEFAULTS,
     _huber_grad,
-    estimate_noise_sigma,
     poisson_weights,
-    regularisation_weight,
+    prior_from_data,
     regularised_options,
     solve_os_sqs,
     tilt_subsets,
@@ -1174,12 +1171,7 @@ def psf_mbir(
     step, n_z = _slab_and_thickness(PSF_MBIR_DEFAULTS, slab_size, thickness, n_c)
     series = proj[:, None]  # (tilts, 1 plane, rows, columns), a view
     start = _refocused_start(series, a, f, px, zone_plate, noise_power, n_z, step, callback)
-    top = float(np.percentile(np.abs(proj[:: max(1, n_t // 32)]), 99))
-    # mbir's floor: the model and the data never agree better than about 0.9% of the signal
-    sigma = max(estimate_noise_sigma(proj), _MODEL_ERROR * top, 1e-12)
-    contrast = float(np.percentile(np.abs(start[:: max(1, n_r // 16)]), 99))
-    lam = regularisation_weight(contrast, k) if weight is None else float(weight)
-    delta = MBIR_DEFAULTS["delta"] * max(contrast, 1e-12)
+    sigma, lam, delta = prior_from_data(proj, start, strength=k, weight=weight)
     # at least ~12 tilts per subset, as mbir (smaller subsets destabilise the momentum)
     groups = tilt_subsets(n_t, min(n_sub, max(1, n_t // 12)))
     margin = _slab_margin(zone_plate, n_z, n_c, px, f)

@@ -40,6 +40,7 @@ __all__ = [
     "estimate_noise_sigma",
     "mbir",
     "poisson_weights",
+    "prior_from_data",
     "regularisation_weight",
     "solve_os_sqs",
     "tilt_subsets",
@@ -311,6 +312,25 @@ def regularised_options(
     return int(n_iter), tol, k, n_sub
 
 
+def prior_from_data(
+    projections: NDArray[np.float32], start: NDArray[np.float32], *, strength: float, weight: float | None
+) -> tuple[float, float, float]:
+    """The data-driven settings of a regularised method: ``(σ, λ, δ)``.
+
+    σ is the projections' noise (at least the model-error floor, about 0.9% of the signal: projector
+    and data never agree better), the contrast ``c`` the 99th percentile of the starting volume
+    ``(rows, thickness, columns)``, ``λ = regularisation_weight(c, strength)`` unless ``weight`` is
+    given, and ``δ = c / 100``.
+    """
+    n_t, n_r = projections.shape[0], start.shape[0]
+    top = float(np.percentile(np.abs(projections[:: max(1, n_t // 32)]), 99))
+    sigma = max(estimate_noise_sigma(projections), _MODEL_ERROR * top, 1e-12)
+    contrast = float(np.percentile(np.abs(start[:: max(1, n_r // 16)]), 99))
+    lam = regularisation_weight(contrast, strength) if weight is None else float(weight)
+    delta = float(np.float32(MBIR_DEFAULTS["delta"] * max(contrast, 1e-12)))
+    return sigma, lam, delta
+
+
 def mbir(
     projections: ArrayLike,
     angles: ArrayLike,
@@ -372,12 +392,7 @@ def mbir(
     wbp(p, a, thickness=nz, slab_size=slab_size, axis_offset=axis_offset, backend=backend, out=out)
     if callback is not None:
         callback(nr)
-    top = float(np.percentile(np.abs(p[:: max(1, nt // 32)]), 99))
-    # model error floor: projector and data never agree better than about 0.9% of the signal
-    sigma = max(estimate_noise_sigma(p), _MODEL_ERROR * top, 1e-12)
-    contrast = float(np.percentile(np.abs(out[:: max(1, nr // 16)]), 99))
-    lam = regularisation_weight(contrast, k) if weight is None else float(weight)
-    delta = np.float32(MBIR_DEFAULTS["delta"] * max(contrast, 1e-12))
+    sigma, lam, delta = prior_from_data(p, out, strength=k, weight=weight)
 
     # at least ~12 tilts per subset: smaller subsets make the accelerated iteration unstable
     groups = tilt_subsets(nt, min(n_sub, max(1, nt // 12)))
@@ -403,7 +418,7 @@ def mbir(
             ws,
             np.ascontiguousarray(out[r0:r1].transpose(1, 2, 0)),
             prior_weight=lam,
-            prior_gradient=lambda v: _huber_grad(v, float(delta)),
+            prior_gradient=lambda v: _huber_grad(v, delta),
             iterations=n_iter,
             tolerance=tol,
             ones_projections=rows,
