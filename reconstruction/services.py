@@ -557,8 +557,9 @@ def default_method(dataset: Dataset) -> str:
 
 
 #: The engine's PSF-aware reconstructions of a single-focus series, preferred first (one slab each: the engine
-#: overlaps its own slabs). psf-mbir measured 3–6 dB above psf-sirt and mbir far from focus (docs/engine.md).
-PSF_METHODS = ("psf-mbir", "psf-sirt")
+#: overlaps its own slabs), each with the method to use without the zone plate. psf-mbir measured 3–6 dB above
+#: psf-sirt and mbir far from focus (docs/engine.md).
+PSF_METHODS = {"psf-mbir": "mbir", "psf-sirt": "sirt"}
 
 # Parameters a job may set, and the methods they apply to (None: every method).
 PARAMETERS: dict[str, tuple[str, ...] | None] = {
@@ -639,10 +640,9 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
         )
     if method in PSF_METHODS and dataset.focal_planes == 1:
         if zone_plate_of(dataset) is None or not dataset.pixel_size_um:
-            without = "mbir" if method == "psf-mbir" else "sirt"
             raise DomainError(
                 f"method: {method} needs the zone plate (outer zone width and photon energy) and the pixel size "
-                f"as its forward model; add them to the dataset, or use {without}.",
+                f"as its forward model; add them to the dataset, or use {PSF_METHODS[method]}.",
                 field="method",
             )
         if clean.get("circle"):
