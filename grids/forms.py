@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime
+
 from django import forms
 
 from grids.lifecycle import GridState
@@ -142,8 +144,12 @@ class DashboardFilterForm(forms.Form):
     A value that cannot be used is reported next to its field and left out; the other filters still apply.
     """
 
-    start = forms.DateField(required=False, label="Registered from", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label="Registered until", widget=forms.DateInput(attrs={"type": "date"}))
+    # Days a lab's records can span: a range is clipped to them in the browser (min, max) and checked here, so a
+    # typed 9999-12-31 is a message next to the field, not a date past the calendar's end in the query.
+    FIRST_DAY, LAST_DAY = datetime.date(1970, 1, 1), datetime.date(2100, 12, 31)
+    _DAYS = {"type": "date", "min": FIRST_DAY.isoformat(), "max": LAST_DAY.isoformat()}
+    start = forms.DateField(required=False, label="Registered from", widget=forms.DateInput(attrs=_DAYS))
+    end = forms.DateField(required=False, label="Registered until", widget=forms.DateInput(attrs=_DAYS))
 
     def __init__(self, *args, lab_ids: tuple[int, ...], **kwargs):
         from grids import insights
@@ -154,6 +160,20 @@ class DashboardFilterForm(forms.Form):
             self.fields[item.key] = forms.ChoiceField(
                 required=False, label=item.label, choices=[("", "All")] + item.choices(lab_ids)
             )
+
+    def _day(self, name: str) -> datetime.date | None:
+        day = self.cleaned_data.get(name)
+        if day and not self.FIRST_DAY <= day <= self.LAST_DAY:
+            raise forms.ValidationError(
+                f"Pick a day from {self.FIRST_DAY:%d %b %Y} to {self.LAST_DAY:%d %b %Y}: the form read {day.isoformat()}."
+            )
+        return day
+
+    def clean_start(self):
+        return self._day("start")
+
+    def clean_end(self):
+        return self._day("end")
 
     def clean(self):
         data = super().clean()

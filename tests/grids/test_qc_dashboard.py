@@ -125,6 +125,19 @@ def test_a_date_range_that_ends_before_it_starts_is_explained(client, reviewer):
     assert "ends (01 Apr 2026) before it starts (01 May 2026)" in text
 
 
+def test_a_day_past_the_calendar_is_a_message_next_to_its_field_not_a_server_error(client, reviewer):
+    """9999-12-31 is a valid date, but the day after it is not: it once overflowed building the query."""
+    user, _ = reviewer
+    client.force_login(user)
+    for query in ("?start=0001-01-01&end=9999-12-31", "?end=9999-12-31", "?start=1969-12-31"):
+        response = client.get(URL + query)
+        assert response.status_code == 200, query
+        assert "Pick a day from 01 Jan 1970 to 31 Dec 2100: the form read" in response.content.decode(), query
+        assert _csv(client, "funnel", "funnel", query)[0][0] == "Step", query
+    page = client.get(URL).content.decode()
+    assert 'min="1970-01-01"' in page and 'max="2100-12-31"' in page
+
+
 def test_every_chart_has_a_csv_link_and_its_data_next_to_it(client, reviewer):
     user, lab = reviewer
     populate(lab=lab, user=user, n_grids=100, seed=5)
