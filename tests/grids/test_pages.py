@@ -31,6 +31,15 @@ def test_the_state_filter_is_tick_boxes_that_say_what_is_ticked(web, lab, member
     assert "<summary>Registered</summary>" in web.get("/grids/", {"state": "registered"}).content.decode()
 
 
+def test_a_filter_value_that_cannot_be_used_is_said_next_to_it(web, lab, member):
+    make_grids(lab=lab, user=member, count=2)
+    page = web.get("/grids/", {"state": "bogus", "registered_after": "99999-99-99"}).content.decode()
+    assert "A filter could not be used" in page
+    assert "bogus is not one of the available choices" in page and "Enter a valid date" in page
+    assert page.count('name="grids" value=') == 2  # every grid, as the message says
+    assert "A filter could not be used" not in web.get("/grids/", {"state": "seeded"}).content.decode()
+
+
 def test_the_account_menu_holds_the_tokens_import_and_log_out(web, member):
     page = web.get("/grids/").content.decode()
     menu = page[page.index('<details class="menu who">') :]
