@@ -29,6 +29,13 @@ def lab_roles(user) -> dict[int, str]:
     return cached
 
 
+def remember_lab_roles(user, roles: dict[int, str], facility_staff: bool) -> None:
+    """Cache roles and the facility-staff flag read elsewhere (the API token's look-up reads them in its own
+    query), so that lab_roles and is_facility_staff ask the database nothing for this request."""
+    setattr(user, _CACHE_ATTR, dict(roles))
+    user._lims_facility_staff = bool(facility_staff)
+
+
 def forget_lab_roles(user) -> None:
     """Drop the roles cached on the user object (after a membership or staff role changed)."""
     for attr in (_CACHE_ATTR, "_lims_facility_staff"):

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import secrets
 
-from django.db import IntegrityError, transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import authentication, exceptions
 
+from lims import permissions
 from lims.errors import ConflictError, DomainError
-from lims.models import ApiToken
+from lims.models import ApiToken, FacilityStaff, Membership
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 LAST_USED_RESOLUTION = datetime.timedelta(minutes=1)  # at most one write per token per minute
@@ -84,6 +87,71 @@ def api_token_list(*, user):
     return ApiToken.objects.filter(user=user)
 
 
+def token_with_scope(key_hash: str) -> ApiToken | None:
+    """The token with this hash and its user, with the user's lab roles and facility-staff flag already cached
+    on the user (`permissions.remember_lab_roles`), all in one query: one row per membership (or one row with
+    none). An API request used to make three queries for what every list then reads (token, memberships,
+    staff), each a round trip to the database and a query for the ORM to compile (issue 10).
+
+    Every API request runs it, so its SQL is written once per database (`_token_query`) instead of being
+    compiled by the ORM each time; the values go through the same converters the ORM applies."""
+    db = router.db_for_read(ApiToken)
+    sql, token_columns, user_columns = _token_query(db)
+    connection = connections[db]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [key_hash])
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    first, n_token = rows[0], len(token_columns)
+    token = ApiToken.from_db(
+        db, [f.attname for f, _ in token_columns], _converted(first[:n_token], token_columns, connection)
+    )
+    user_values = first[n_token : n_token + len(user_columns)]
+    token.user = get_user_model().from_db(
+        db, [f.attname for f, _ in user_columns], _converted(user_values, user_columns, connection)
+    )
+    lab, role, staff = n_token + len(user_columns), n_token + len(user_columns) + 1, -1
+    roles = {row[lab]: row[role] for row in rows if row[lab] is not None}
+    permissions.remember_lab_roles(token.user, roles, bool(first[staff]))
+    return token
+
+
+@functools.cache
+def _token_query(db: str) -> tuple[str, list, list]:
+    """SELECT token.*, user.*, membership.lab_id, membership.role, EXISTS(facility staff) for one key hash, with
+    each column's converters (what the ORM would apply to it on this database)."""
+    connection = connections[db]
+    quote = connection.ops.quote_name
+    user_model = get_user_model()
+    tables = {"t": ApiToken, "u": user_model}
+    columns = {alias: [] for alias in tables}
+    for alias, model in tables.items():
+        for field in model._meta.concrete_fields:
+            col = field.get_col(alias)
+            converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+            columns[alias].append((field, (converters, col)))
+    select = ", ".join(f"{alias}.{quote(field.column)}" for alias in tables for field, _ in columns[alias])
+    membership, staff = Membership._meta, FacilityStaff._meta
+    sql = (
+        f"SELECT {select}, m.{quote(membership.get_field('lab').column)}, m.{quote(membership.get_field('role').column)}, "
+        f"EXISTS (SELECT 1 FROM {quote(staff.db_table)} s WHERE s.{quote(staff.get_field('user').column)} = u.{quote(user_model._meta.pk.column)}) "
+        f"FROM {quote(ApiToken._meta.db_table)} t "
+        f"JOIN {quote(user_model._meta.db_table)} u ON u.{quote(user_model._meta.pk.column)} = t.{quote(ApiToken._meta.get_field('user').column)} "
+        f"LEFT JOIN {quote(membership.db_table)} m ON m.{quote(membership.get_field('user').column)} = u.{quote(user_model._meta.pk.column)} "
+        f"WHERE t.{quote(ApiToken._meta.get_field('key_hash').column)} = %s"
+    )
+    return sql, columns["t"], columns["u"]
+
+
+def _converted(values, columns, connection) -> list:
+    out = list(values)
+    for i, (_, (converters, col)) in enumerate(columns):
+        for converter in converters:
+            out[i] = converter(out[i], col, connection)
+    return out
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
     """Authenticates `Bearer sxt_…` (or `Token sxt_…`); a read-only token is refused any write (403).
 
@@ -98,7 +166,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(parts) != 2 or parts[0].decode(errors="replace").lower() not in self.keywords:
             return None
         key = parts[1].decode(errors="replace")
-        token = ApiToken.objects.select_related("user").filter(key_hash=hash_key(key)).first()
+        token = token_with_scope(hash_key(key))
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid token.")
         if token.revoked_at is not None:

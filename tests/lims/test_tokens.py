@@ -105,3 +105,38 @@ def test_clear_text_keys_of_the_retired_drf_tokens_are_imported_hashed_and_keep_
     assert _client("0123456789abcdef0123456789abcdef01234567").get("/api/v1/grids/").status_code == 200
     assert _client("0123456789abcdef0123456789abcdef0123456X").get("/api/v1/grids/").status_code == 401
     assert tokens.legacy_tokens_import(connection) == 0  # nothing left to import
+
+
+def test_the_token_look_up_reads_the_owners_labs_and_staff_role_in_its_one_query(lab, other_lab, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from lims import permissions
+    from lims.models import FacilityStaff, Membership
+    from tests.factories import UserFactory
+
+    Membership.objects.create(lab=other_lab, user=member, role="qc_reviewer")
+    FacilityStaff.objects.create(user=member)
+    loner = UserFactory()
+    _, key = tokens.api_token_create(user=member, name="reader", read_only=True)
+    _, loner_key = tokens.api_token_create(user=loner, name="reader")
+    with CaptureQueriesContext(connection) as queries:
+        token = tokens.token_with_scope(tokens.hash_key(key))
+        roles, staff = permissions.lab_roles(token.user), permissions.is_facility_staff(token.user)
+    assert len(queries) == 1
+    assert roles == {lab.pk: "member", other_lab.pk: "qc_reviewer"} and staff is True
+    assert token.user == member and token.name == "reader" and token.read_only is True
+    # The values come as the ORM gives them on this database (SQLite stores booleans as 0/1, times as text).
+    stored = ApiToken.objects.select_related("user").get(pk=token.pk)
+    for field in ApiToken._meta.concrete_fields:
+        assert getattr(token, field.attname) == getattr(stored, field.attname), field.name
+        assert type(getattr(token, field.attname)) is type(getattr(stored, field.attname)), field.name
+    for field in type(member)._meta.concrete_fields:
+        assert getattr(token.user, field.attname) == getattr(stored.user, field.attname), field.name
+        assert type(getattr(token.user, field.attname)) is type(getattr(stored.user, field.attname)), field.name
+    assert token.created_at.tzinfo is not None and token.user.is_active is True
+    alone = tokens.token_with_scope(tokens.hash_key(loner_key))
+    with CaptureQueriesContext(connection) as queries:
+        assert permissions.lab_roles(alone.user) == {} and permissions.is_facility_staff(alone.user) is False
+    assert len(queries) == 0 and alone.user == loner
+    assert tokens.token_with_scope(tokens.hash_key("sxt_made-up")) is None
