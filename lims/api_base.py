@@ -130,24 +130,43 @@ class FilterBackend(DjangoFilterBackend):
     """
 
     def get_filterset(self, request, queryset, view):
-        filterset = super().get_filterset(request, queryset, view)
-        if filterset is None:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None:
             return None
-        for name, original in list(filterset.filters.items()):
-            if isinstance(original, django_filters.ModelMultipleChoiceFilter):
-                replacement = _NumberInFilter(field_name=original.field_name, lookup_expr="in")
-            elif isinstance(original, django_filters.ModelChoiceFilter):
-                replacement = django_filters.NumberFilter(field_name=original.field_name, lookup_expr="exact")
-            else:
-                replacement = original
-            if isinstance(replacement, django_filters.NumberFilter):
-                # A number beyond 64 bits is a 400 "Ensure this value is less than or equal to …", not
-                # an overflow in the database driver (a 500).
-                replacement.extra.setdefault("min_value", -(2**63))
-                replacement.extra.setdefault("max_value", 2**63 - 1)
-            replacement.model, replacement.parent = original.model, filterset
-            filterset.filters[name] = replacement
-        return filterset
+        return _filtering_by_id(filterset_class)(**self.get_filterset_kwargs(request, queryset, view))
+
+
+@functools.cache
+def _filtering_by_id(filterset_class: type[django_filters.FilterSet]) -> type[django_filters.FilterSet]:
+    """`filterset_class` with its related-record filters turned into number filters (FilterBackend), built once
+    per class rather than on every request. Nothing of it then depends on the request, so its form class is
+    built once too: django-filter builds a new form class, with a new form field per filter, for every list
+    request (issue 10)."""
+    filters = {}
+    for name, original in filterset_class.base_filters.items():
+        if isinstance(original, django_filters.ModelMultipleChoiceFilter):
+            replacement = _NumberInFilter(field_name=original.field_name, lookup_expr="in")
+        elif isinstance(original, django_filters.ModelChoiceFilter):
+            replacement = django_filters.NumberFilter(field_name=original.field_name, lookup_expr="exact")
+        else:
+            replacement = original
+        if isinstance(replacement, django_filters.NumberFilter):
+            # A number beyond 64 bits is a 400 "Ensure this value is less than or equal to …", not
+            # an overflow in the database driver (a 500).
+            replacement.extra.setdefault("min_value", -(2**63))
+            replacement.extra.setdefault("max_value", 2**63 - 1)
+        filters[name] = replacement
+    by_id = type(filterset_class.__name__, (_FormClassOnce, filterset_class), {})
+    by_id.base_filters = filters
+    return by_id
+
+
+class _FormClassOnce:
+    def get_form_class(self):
+        cls = type(self)
+        if "_form_class" not in cls.__dict__:
+            cls._form_class = super().get_form_class()
+        return cls._form_class
 
 
 class _NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):

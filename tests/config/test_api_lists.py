@@ -363,6 +363,20 @@ def test_an_invalid_filter_value_is_a_400_naming_the_filter(api):
     assert "state" in response.json()
 
 
+def test_one_lists_filter_values_never_carry_over_to_the_next_request(api, lab, member, other_lab):
+    # The API's filter classes and their form class are built once per process (lims.api_base); each request
+    # must still be validated and filtered on its own values alone.
+    make_grids(lab=lab, user=member, count=2, state="seeded")
+    make_grids(lab=lab, user=member, count=3)
+    assert api.get("/api/v1/grids/", {"state": "seeded"}).json()["count"] == 2
+    assert api.get("/api/v1/grids/", {"lab": "not-a-number"}).status_code == 400
+    assert api.get("/api/v1/grids/").json()["count"] == 5
+    assert api.get("/api/v1/grids/", {"lab": other_lab.pk}).json()["count"] == 0
+    assert api.get("/api/v1/grids/", {"lab": lab.pk, "state": "registered"}).json()["count"] == 3
+    assert api.get("/api/v1/grids/", {"state": "frozen-solid"}).status_code == 400
+    assert api.get("/api/v1/grids/", {"lab": lab.pk}).json()["count"] == 5
+
+
 def _csv(response) -> list[dict]:
     import csv
     import io
