@@ -170,7 +170,6 @@ def server_env(db_url: str, var_dir: Path) -> dict[str, str]:
         "DEBUG": "0",
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DATABASE_CONN_MAX_AGE": "300",
         "LIMS_VAR_DIR": str(var_dir),  # uploads and the broker's queue of metrics tasks, thrown away after
         "LOG_LEVEL": "WARNING",
     }

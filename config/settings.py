@@ -124,6 +124,12 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # tens of milliseconds and spent 20+ ms of each compiling. Off unless the facility asks for it.
     if not env_bool("DATABASE_JIT", False):
         DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    # A server process keeps its connection for a minute instead of opening one per request: opening one
+    # costs PostgreSQL a new backend process, more than a page of the grid list takes (issue 10). The health
+    # check sends one empty query before a reused connection's first use in a request, so a connection the
+    # server dropped (a restart, a failover) is replaced instead of failing that request.
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_CONN_HEALTH_CHECKS", True)
 
 if test_name := env_str("DATABASE_TEST_NAME", ""):
     # Lets two suites share one PostgreSQL server without sharing a test database.
