@@ -40,7 +40,12 @@ def cell_slice(n: int = N, seed: int = 3) -> np.ndarray:
 
 
 def astra_sinogram(image: np.ndarray, angles_deg: np.ndarray) -> np.ndarray:
-    """(tilts, columns) line integrals by ASTRA's CPU ``linear`` projector (scikit-image's convention)."""
+    """(tilts, columns) line integrals by ASTRA's CPU ``linear`` projector.
+
+    ASTRA centres the detector and the volume at their geometric centres ``(n − 1) / 2``, as the engine
+    does (and svmbir, mbirjax); scikit-image's ``radon`` centres at ``n // 2``, so for even ``n`` its
+    sinograms are half a pixel off these.
+    """
     import astra
 
     n = image.shape[-1]
@@ -107,9 +112,10 @@ def _mbirjax(sino, photons, warmup=False):
 def _scores(truth: np.ndarray, rec: np.ndarray) -> tuple[float, float]:
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    n = truth.shape[-1]
-    zz, xx = np.mgrid[: truth.shape[0], :n]
-    inside = (zz - truth.shape[0] // 2) ** 2 + (xx - n // 2) ** 2 <= (n // 2) ** 2
+    from reconstruction.engine.wbp import circle_mask
+
+    # the inscribed circle about the geometric centre (n - 1) / 2, the rotation centre of ASTRA and the engine
+    inside = circle_mask(*truth.shape)
     r = np.where(inside, np.asarray(rec, dtype=np.float64), 0.0)
     t = truth.astype(np.float64)
     rng = float(t.max())

@@ -476,7 +476,9 @@ def series_alignment(projections: np.ndarray, angles: list[float]) -> dict[str, 
     shifts = np.asarray(found.shifts, dtype=np.float64) * factor
     return {
         "shifts": [[round(float(r), 3), round(float(c), 3)] for r, c in shifts],
-        "axis_offset": round(float(found.axis_offset) * factor, 3),
+        # the binned detector's centre is the centre of the columns it kept (bin_projections drops the last
+        # columns % factor): (kept - 1) / 2, (columns % factor) / 2 left of the full detector's (columns - 1) / 2
+        "axis_offset": round(float(found.axis_offset) * factor - (projections.shape[2] % factor) / 2, 3),
         "residual_px": round(float(np.sqrt(np.mean(np.square(found.residuals)))) * factor, 3),
         "max_shift_px": round(float(np.abs(shifts).max()), 3),
         "binning": factor,

@@ -7,10 +7,13 @@ Conventions
 * Angles are in degrees; 0° means the beam runs along the slice's thickness axis.
 * A volume is ``(rows, thickness, columns)``; slice ``i`` is the x–z plane of row ``i``. The
   thickness defaults to the column count.
-* Line integrals are those of scikit-image's ``radon`` for the same angles (``circle=True``
-  sinograms, transposed to ``(tilts, columns)``); detector and volume centres are at
-  ``columns // 2`` and ``thickness // 2``. Values are per voxel length: a volume in linear
-  absorption coefficient (µm⁻¹) is the reconstruction divided by the voxel size in µm.
+* Detector and volume centres are the arrays' geometric centres, ``(columns − 1) / 2`` (detector
+  and x) and ``(thickness − 1) / 2`` (z), as ASTRA, svmbir and mbirjax place them; ``axis_offset``
+  is the tilt axis's detector position relative to ``(columns − 1) / 2``. Line integrals are
+  those of ASTRA's parallel-beam projection (and, for odd sizes, of scikit-image's
+  ``radon(circle=True)`` transposed to ``(tilts, columns)``; scikit-image centres at ``n // 2``,
+  half a pixel off for even sizes). Values are per voxel length: a volume in linear absorption
+  coefficient (µm⁻¹) is the reconstruction divided by the voxel size in µm.
 * A focal series is ``(tilts, focal planes, rows, columns)`` with ``focal_planes_um`` and
   ``pixel_size_um``; :func:`reconstruct` hands it to
   :func:`reconstruction.engine.focus.reconstruct_focal_series`.
@@ -256,9 +259,11 @@ def reconstruct(
     slab_size : int, optional
         Slices per slab (bounded memory); the result does not depend on it.
     axis_offset : float
-        Tilt-axis position relative to ``columns // 2`` in pixels (see :func:`align`).
+        Tilt-axis position relative to the detector centre ``(columns − 1) / 2`` in pixels (see
+        :func:`align`).
     circle : bool
-        Reconstruct only the circle of radius ``columns // 2`` (object known to lie inside it).
+        Reconstruct only the circle of radius ``columns // 2`` about the axis (the slice's geometric
+        centre; object known to lie inside it).
     backend : {"auto", "numba", "numpy"}
         Projector kernels.
     callback : callable, optional

@@ -23,6 +23,7 @@ import scipy.fft
 import scipy.ndimage as ndi
 from numpy.typing import ArrayLike, NDArray
 
+from reconstruction.engine.projectors import centre
 from reconstruction.engine.validate import check_series
 
 __all__ = ["Alignment", "align", "apply_shifts", "cross_correlation_shift"]
@@ -37,8 +38,8 @@ class Alignment:
     shifts : ndarray, shape (tilts, 2)
         Shift (rows, columns) in pixels to apply to each projection (see :func:`apply_shifts`).
     axis_offset : float
-        Tilt-axis position relative to ``columns // 2`` in the aligned series (pixels); pass it as
-        ``axis_offset`` to the reconstruction.
+        Tilt-axis position relative to the detector centre ``(columns − 1) / 2`` in the aligned
+        series (pixels); pass it as ``axis_offset`` to the reconstruction.
     residuals : ndarray, shape (tilts,)
         Per-projection misfit (pixels) of the centre-of-mass model after alignment.
     """
@@ -96,7 +97,7 @@ def _com_fit(aligned: NDArray[np.float32], theta: NDArray[np.float64]):
     nt, _, nc = aligned.shape
     profile = aligned.sum(axis=1, dtype=np.float64)
     mass = profile.sum(axis=1)
-    cols = np.arange(nc) - nc // 2
+    cols = np.arange(nc) - centre(nc)
     com = (profile * cols).sum(axis=1) / np.where(mass != 0, mass, 1.0)
     design = np.stack([np.ones(nt), np.cos(theta), -np.sin(theta)], axis=1)
     coef, *_ = np.linalg.lstsq(design, com, rcond=None)

@@ -219,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--thickness", type=int, default=None, help="volume thickness (voxels)")
     rp.add_argument("--slab-size", type=int, default=None, help="slices per slab")
-    rp.add_argument("--axis-offset", type=float, default=0.0, help="tilt-axis offset (pixels)")
+    rp.add_argument(
+        "--axis-offset",
+        type=float,
+        default=0.0,
+        help="tilt-axis position relative to the detector centre (columns - 1) / 2 (pixels)",
+    )
     rp.add_argument(
         "--pixel-size-um", type=float, default=None, help="voxel size for the MRC header (default: from the input)"
     )

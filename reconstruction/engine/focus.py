@@ -20,8 +20,9 @@ A soft X-ray zone plate's depth of field (``λ / NA²``, about 1 µm for a 25 nm
 
 Geometry as the rest of the engine: a tilt series ``(tilts, rows, columns)`` with the tilt axis
 along the rows; angles in degrees, 0 = beam along the slice's thickness axis; the volume is
-``(rows, thickness, columns)``; voxel ``(z, x)`` (offsets from ``n // 2``) projects to column
-``x cos θ - z sin θ`` (scikit-image ``radon``'s line integrals); depth along the beam is positive
+``(rows, thickness, columns)``; voxel ``(z, x)`` (offsets from the geometric centre
+``(n − 1) / 2``) projects to column ``x cos θ - z sin θ`` from the detector centre
+``(columns − 1) / 2`` (ASTRA's parallel-beam line integrals); depth along the beam is positive
 towards the detector, as ``focal_planes_um``. Output values are line-integral units per pixel;
 divide by the pixel size in µm (:func:`reconstruction.engine.quality.to_lac`) for LAC in µm⁻¹.
 """
@@ -44,6 +45,7 @@ from .mbir import (
     tilt_subsets,
 )
 from .operators import LinearOperator
+from .projectors import centre
 from .psf import ZonePlate, otf, psf_half_width
 from .slabs import iter_slabs
 from .validate import check_angles, check_focal_series, check_pixel_size, check_projections
@@ -162,8 +164,8 @@ def _backproject_stream(
     order = np.argsort(f)
     f_sorted = f[order]
     p = float(pixel_size_um)
-    zz = (np.arange(nz) - nz // 2).astype(np.float64)
-    xx = (np.arange(n_c) - n_c // 2).astype(np.float64)
+    zz = np.arange(nz) - centre(nz)
+    xx = np.arange(n_c) - centre(n_c)
     z_flat = np.repeat(zz, n_c)
     x_flat = np.tile(xx, nz)
     n_vox = nz * n_c
@@ -186,7 +188,7 @@ def _backproject_stream(
             for v0 in range(0, n_vox, voxels_per_block):
                 v1 = min(n_vox, v0 + voxels_per_block)
                 zb, xb = z_flat[v0:v1], x_flat[v0:v1]
-                t = xb * c - zb * s + n_c // 2
+                t = xb * c - zb * s + centre(n_c)
                 depth = (zb * c + xb * s) * p
                 i0 = np.floor(t).astype(np.int64)
                 wt = (t - i0).astype(np.float32)[:, None]
@@ -585,8 +587,8 @@ class FocalSeriesOperator(LinearOperator):
         if not (np.isfinite(step) and step > 0):
             raise ValueError(f"depth step must be positive, got {depth_step_um!r}")
         step = max(step, p)
-        zz = np.arange(n_z) - n_z // 2
-        xx = np.arange(n_c) - n_c // 2
+        zz = np.arange(n_z) - centre(n_z)
+        xx = np.arange(n_c) - centre(n_c)
         radius = min(n_z, n_c) / 2.0
         z2, x2 = np.meshgrid(zz, xx, indexing="ij")
         self.disc = (z2**2 + x2**2) <= radius**2
@@ -615,7 +617,7 @@ class FocalSeriesOperator(LinearOperator):
         th = np.deg2rad(theta_deg)
         c, s = np.cos(th), np.sin(th)
         n_c = self.shape[2]
-        col = self.x * c - self.z * s + n_c // 2
+        col = self.x * c - self.z * s + centre(n_c)
         depth = (self.z * c + self.x * s) * self.pixel
         bins = np.clip(np.rint(depth / self.step).astype(np.int64) + self.half_bins, 0, self.centres.size - 1)
         return col, bins
@@ -1227,8 +1229,8 @@ def mean_defocus_um(
     a = np.deg2rad(check_angles(angles, monotonic=False))
     if thickness < 1 or columns < 1:
         raise ValueError(f"slice size must be positive, got {thickness}x{columns}")
-    zz = (np.arange(thickness) - thickness // 2)[:, None] * float(pixel_size_um)
-    xx = (np.arange(columns) - columns // 2)[None, :] * float(pixel_size_um)
+    zz = (np.arange(thickness) - centre(thickness))[:, None] * float(pixel_size_um)
+    xx = (np.arange(columns) - centre(columns))[None, :] * float(pixel_size_um)
     acc = np.zeros((thickness, columns))
     for th in a:
         acc += np.abs(zz * np.cos(th) + xx * np.sin(th) - focal_plane_um)

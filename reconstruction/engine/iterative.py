@@ -236,9 +236,10 @@ def sirt(
     slab_size : int, optional
         Slices per slab; results do not depend on it.
     axis_offset : float
-        Tilt-axis position relative to ``columns // 2``, in pixels.
+        Tilt-axis position relative to the detector centre ``(columns − 1) / 2``, in pixels.
     circle : bool
-        Restrict the unknowns to the circle of radius ``columns // 2``.
+        Restrict the unknowns to the circle of radius ``columns // 2`` about the axis
+        (:func:`~reconstruction.engine.wbp.circle_mask`).
     backend : {"auto", "numba", "numpy"}
         Projector kernels.
     out : ndarray, float32, shape (rows, thickness, columns), optional

@@ -37,6 +37,7 @@ from reconstruction.engine.projectors import (
     HAVE_NUMBA,
     _use_numba,
     back_slab,
+    centre,
     forward_slab,
     forward_slab_ray,
     geometry,
@@ -99,7 +100,7 @@ class ParallelBeamProjector(LinearOperator):
     thickness, columns : int
         Voxels along the beam at 0° and across (the detector is ``columns`` wide).
     axis_offset : float
-        Tilt-axis position relative to ``columns // 2`` (pixels).
+        Tilt-axis position relative to the detector centre ``(columns − 1) / 2`` (pixels).
     mask : ndarray, bool, shape (thickness, columns), optional
         Support of the unknowns: :meth:`adjoint` is zero outside it (``x`` stays inside when it
         starts there); :meth:`forward` assumes ``x`` is zero outside.
@@ -160,8 +161,8 @@ class ParallelBeamProjector(LinearOperator):
             s,
             x,
             np.ascontiguousarray(scale[..., 0]),
-            float(x.shape[1] // 2),
-            float(x.shape[0] // 2),
+            centre(x.shape[1]),
+            centre(x.shape[0]),
             self.axis_offset,
             np.ones(len(c), np.float32),
             bool(nonnegative),

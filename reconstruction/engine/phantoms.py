@@ -70,8 +70,8 @@ def shepp_logan_2d(shape: tuple[int, int] = (128, 128), dtype: type = np.float32
         Values between 0 and 1.
     """
     nz, nx = _check_shape(shape, 2)
-    z = (np.arange(nz) - nz // 2) / (nz / 2)
-    x = (np.arange(nx) - nx // 2) / (nx / 2)
+    z = (np.arange(nz) - (nz - 1) / 2) / (nz / 2)  # centred on the geometric centre, as the projectors
+    x = (np.arange(nx) - (nx - 1) / 2) / (nx / 2)
     zz, xx = np.meshgrid(z, x, indexing="ij")
     out = np.zeros((nz, nx), dtype=np.float64)
     for value, a, b, x0, y0, ang in _SL2D:
@@ -90,9 +90,9 @@ def shepp_logan_3d(shape: tuple[int, int, int] = (64, 64, 64), dtype: type = np.
     The phantom's long axis runs along the rows (the tilt axis); values between 0 and 1.
     """
     ny, nz, nx = _check_shape(shape, 3)
-    y = (np.arange(ny) - ny // 2) / (ny / 2)
-    z = (np.arange(nz) - nz // 2) / (nz / 2)
-    x = (np.arange(nx) - nx // 2) / (nx / 2)
+    y = (np.arange(ny) - (ny - 1) / 2) / (ny / 2)  # geometric centre, as the projectors
+    z = (np.arange(nz) - (nz - 1) / 2) / (nz / 2)
+    x = (np.arange(nx) - (nx - 1) / 2) / (nx / 2)
     yy, zz, xx = np.meshgrid(y, z, x, indexing="ij")
     out = np.zeros((ny, nz, nx), dtype=np.float64)
     for value, (a, b, c), (x0, y0, z0), ang in _SL3D:
@@ -272,11 +272,12 @@ def cell_phantom(
         )
     semi = np.array([max(ny * width_fraction / 2, 2), half_t, max(radius_px * width_fraction, half_t)])
     semi[2] = min(semi[2], radius_px)
-    centre = np.array([ny // 2, nz // 2, nx // 2], dtype=float)
+    # centred on the geometric centre (n - 1) / 2, the projectors' rotation centre (engine.projectors.centre)
+    centre = (np.array([ny, nz, nx], dtype=float) - 1) / 2
 
     labels = np.zeros((ny, nz, nx), dtype=np.uint8)
-    zz = np.arange(nz)[:, None] - nz // 2
-    xx = np.arange(nx)[None, :] - nx // 2
+    zz = np.arange(nz)[:, None] - (nz - 1) / 2
+    xx = np.arange(nx)[None, :] - (nx - 1) / 2
     disc = zz**2 + xx**2 <= radius_px**2
     ice_slab = disc & (np.abs(zz) <= min(half_t + 3, radius_px))
     labels[:, ice_slab] = LABELS["ice"]

@@ -10,10 +10,13 @@ Geometry (the engine's conventions, see :mod:`reconstruction.engine`):
 
       s = cos θ · (x − cx) − sin θ · (z − cz) + cx + axis_offset
 
-  with ``cx = columns // 2`` and ``cz = thickness // 2``. These are scikit-image's ``radon``
-  conventions: ``forward_project`` of a volume whose slices are square images gives the line
+  with ``cx = (columns − 1) / 2`` and ``cz = (thickness − 1) / 2`` (:func:`centre`): the
+  geometric centres of the detector and of the slice, as ASTRA, svmbir and mbirjax place them,
+  so ``axis_offset`` is measured from the middle of the detector. ``forward_project`` of a volume whose slices are square images gives the line
   integrals of ``skimage.transform.radon(slice, angles, circle=True)`` (transposed to
-  ``(tilts, columns)``) up to interpolation error.
+  ``(tilts, columns)``) up to interpolation error for odd sizes; scikit-image centres at
+  ``n // 2``, half a pixel beyond the geometric centre in x and z for even sizes, so there its
+  sinograms are half a pixel off the engine's (and ASTRA's).
 
 The projector pair is pixel driven with linear interpolation on the detector, and the forward
 projector is the exact adjoint (transpose) of the back projector, which Krylov methods need.
@@ -53,11 +56,18 @@ __all__ = [
     "HAVE_NUMBA",
     "back_project",
     "back_slab",
+    "centre",
     "forward_project",
     "forward_slab",
     "forward_slab_ray",
     "geometry",
 ]
+
+
+def centre(n: int) -> float:
+    """Geometric centre ``(n − 1) / 2`` of ``n`` pixels: the engine's rotation centre on the detector
+    and in the slice (``centre(columns)`` in x, ``centre(thickness)`` in z), as ASTRA's."""
+    return (int(n) - 1) / 2.0
 
 
 def geometry(angles_deg: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -501,7 +511,7 @@ def back_slab(
         Number of voxels along x (default: the detector width). With a wider (padded) detector,
         pass the volume width and shift ``axis_offset`` by the padding on the left.
     axis_offset : float
-        Detector position of the tilt axis relative to ``columns // 2``, in pixels.
+        Detector position of the tilt axis relative to the detector centre ``(columns − 1) / 2``, in pixels.
     weights : ndarray, float32, shape (tilts,), optional
         Per-tilt weights (default 1).
     out : ndarray, float32, shape (thickness, columns, slices), optional
@@ -520,7 +530,7 @@ def back_slab(
     if weights is None:
         weights = np.ones(nt, dtype=np.float32)
     weights = np.ascontiguousarray(weights, dtype=np.float32)
-    cx, cz = float(nx // 2), float(thickness // 2)
+    cx, cz = centre(nx), centre(thickness)
     if _use_numba(backend):
         sino = np.ascontiguousarray(sino, np.float32)
         serial = _serial(nt, thickness, nx, ns)
@@ -554,7 +564,7 @@ def forward_slab(
     nt = len(cos)
     if out is None:
         out = np.zeros((nt, nx, ns), dtype=np.float32)
-    cx, cz = float(nx // 2), float(nz // 2)
+    cx, cz = centre(nx), centre(nz)
     if _use_numba(backend):
         vol = np.ascontiguousarray(vol, np.float32)
         serial = _serial(nt, nz, nx, ns)
@@ -596,7 +606,7 @@ def forward_slab_ray(
     nt = len(cos)
     if out is None:
         out = np.zeros((nt, nx, ns), dtype=np.float32)
-    cx, cz = float(nx // 2), float(nz // 2)
+    cx, cz = centre(nx), centre(nz)
     half = int(np.ceil(np.hypot(nx, nz) / 2)) + 1
     v = np.ascontiguousarray(vol, np.float32)
     if _use_numba(backend):
@@ -628,7 +638,7 @@ def forward_project(
     angles_deg : array_like, shape (tilts,)
         Tilt angles in degrees.
     axis_offset : float, optional
-        Tilt-axis position on the detector relative to ``columns // 2``, in pixels.
+        Tilt-axis position on the detector relative to the detector centre ``(columns − 1) / 2``, in pixels.
     backend : {"auto", "numba", "numpy"}, optional
 
     Returns
@@ -672,7 +682,7 @@ def back_project(
     weights : array_like, shape (tilts,), optional
         Per-tilt weights (default 1, the plain adjoint).
     axis_offset : float, optional
-        Tilt-axis position on the detector relative to ``columns // 2``, in pixels.
+        Tilt-axis position on the detector relative to the detector centre ``(columns − 1) / 2``, in pixels.
     backend : {"auto", "numba", "numpy"}, optional
 
     Returns

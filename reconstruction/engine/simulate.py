@@ -2,8 +2,9 @@
 
 Geometry (the engine's conventions): a volume is ``(rows, thickness, columns)``; at tilt angle
 ``θ`` (degrees, 0 = beam along the thickness axis) the voxel at thickness offset ``z`` and column
-offset ``x`` (pixels from the slice centre ``(n // 2)``) lands on detector column
-``t = x cos θ - z sin θ`` (the line integrals of scikit-image's ``radon``) at depth
+offset ``x`` (pixels from the slice's geometric centre ``(n − 1) / 2``) lands on detector column
+``t = x cos θ - z sin θ`` from the detector centre ``(columns − 1) / 2`` (ASTRA's parallel-beam
+line integrals; scikit-image's ``radon`` for odd sizes) at depth
 ``d = z cos θ + x sin θ`` along the beam. Positive ``d`` is towards the detector; focal-plane
 positions are given on the same axis, in µm from the tilt axis.
 
@@ -31,6 +32,7 @@ from scipy import fft as sfft
 from scipy import ndimage
 
 from .phantoms import cell_phantom, shepp_logan_3d
+from .projectors import centre
 from .psf import ZonePlate, otf, psf_half_width
 from .validate import check_angles
 
@@ -63,7 +65,7 @@ def _support_radius(volume: np.ndarray) -> float:
     if not occupied.any():
         return 1.0
     zi, xi = np.nonzero(occupied)
-    r2 = (zi - nz // 2) ** 2 + (xi - nx // 2) ** 2
+    r2 = (zi - centre(nz)) ** 2 + (xi - centre(nx)) ** 2
     return float(np.sqrt(r2.max())) + 1.5
 
 
@@ -83,8 +85,8 @@ class _BeamResampler:
         padded = np.zeros((nz + 1, nx + 1, ny), dtype=np.float32)
         padded[:nz, :nx] = np.transpose(volume, (1, 2, 0))
         self.flat = padded.reshape(-1, ny)
-        dd = np.arange(depth) - depth // 2
-        tt = np.arange(nx) - nx // 2
+        dd = np.arange(depth) - depth // 2  # depth is odd: samples centred on the tilt axis
+        tt = np.arange(nx) - centre(nx)
         d2, t2 = np.meshgrid(dd, tt, indexing="ij")
         keep = d2**2 + t2**2 <= (radius + 1.5) ** 2
         self.index = np.flatnonzero(keep)
@@ -95,8 +97,8 @@ class _BeamResampler:
         ny, nz, nx = self.shape
         th = np.deg2rad(theta_deg)
         c, s = np.cos(th), np.sin(th)
-        z = nz // 2 + self.d * c - self.t * s
-        x = nx // 2 + self.d * s + self.t * c
+        z = centre(nz) + self.d * c - self.t * s
+        x = centre(nx) + self.d * s + self.t * c
         z0 = np.floor(z).astype(np.int64)
         x0 = np.floor(x).astype(np.int64)
         wz = (z - z0).astype(np.float32)[:, None]

@@ -18,7 +18,7 @@ import scipy.fft
 import scipy.ndimage
 from numpy.typing import ArrayLike, NDArray
 
-from reconstruction.engine.projectors import back_slab, geometry
+from reconstruction.engine.projectors import back_slab, centre, geometry
 from reconstruction.engine.slabs import iter_slabs, slab_size_for
 from reconstruction.engine.validate import check_series
 
@@ -101,7 +101,8 @@ def ramp_filter(n_columns: int, filter_name: str = "ram-lak", margin: int = 0) -
     nfreq = size // 2 + 1
     if name == "none":
         return np.ones(nfreq)
-    n = np.concatenate((np.arange(1, size // 2 + 1, 2), np.arange(size // 2 - 1, 0, -2)))
+    k = np.arange(1, size, 2)
+    n = np.minimum(k, size - k)  # circular distance of the odd taps (any even size, not only multiples of 4)
     f = np.zeros(size)
     f[0] = 0.25
     f[1::2] = -1.0 / (np.pi * n) ** 2
@@ -194,8 +195,8 @@ def has_missing_wedge(angles_deg: ArrayLike) -> bool:
 
 
 def _cubic_matrix(n_fine: int, n_coarse: int, factor: int) -> NDArray[np.float32]:
-    """Keys-cubic interpolation from a coarse grid (centre ``n_coarse // 2``, spacing ``factor``)."""
-    t = (np.arange(n_fine) - n_fine // 2) / factor + n_coarse // 2
+    """Keys-cubic interpolation from a coarse grid (centres at ``centre(n)`` of both, spacing ``factor``)."""
+    t = (np.arange(n_fine) - centre(n_fine)) / factor + centre(n_coarse)
     i0 = np.floor(t).astype(int)
     m = np.zeros((n_fine, n_coarse))
     for k in range(-1, 3):
@@ -238,7 +239,8 @@ def wedge_correction(
     resid = scipy.ndimage.uniform_filter1d(resid, factor, axis=1, mode="constant")
     ncc = int(np.ceil(nc / factor)) + 1
     nzc = int(np.ceil(nz / factor)) + 1
-    u = nc // 2 + axis_offset + factor * (np.arange(ncc) - ncc // 2)
+    # coarse detector sample k at fine position u_k, on the fine detector's centre
+    u = centre(nc) + axis_offset + factor * (np.arange(ncc) - centre(ncc))
     i0 = np.floor(u).astype(int)
     w = (u - i0).astype(np.float32)
     padded = np.zeros((nt, nc + 2, ns), dtype=np.float32)
@@ -297,9 +299,14 @@ def filter_projections(
 
 
 def circle_mask(thickness: int, columns: int) -> NDArray[np.bool_]:
-    """Boolean (thickness, columns) mask of the circle of radius ``columns // 2`` about the axis."""
-    z = np.arange(thickness) - thickness // 2
-    x = np.arange(columns) - columns // 2
+    """Boolean (thickness, columns) mask of the circle of radius ``columns // 2`` about the axis.
+
+    Centred on the slice's geometric centre ``((thickness − 1) / 2, (columns − 1) / 2)``, so symmetric.
+    For odd sizes it is ``iradon(circle=True)``'s circle (its voxels' centres project onto the first to
+    the last pixel centre); for even sizes its radius ``columns / 2`` reaches the detector's edges.
+    """
+    z = np.arange(thickness) - centre(thickness)
+    x = np.arange(columns) - centre(columns)
     return (z[:, None] ** 2 + x[None, :] ** 2) <= (columns // 2) ** 2
 
 
@@ -332,9 +339,10 @@ def wbp(
     slab_size : int, optional
         Slices reconstructed at a time (bounded memory); results do not depend on it.
     axis_offset : float
-        Tilt-axis position relative to ``columns // 2``, in pixels.
+        Tilt-axis position relative to the detector centre ``(columns − 1) / 2``, in pixels.
     circle : bool
-        Zero the voxels outside the circle of radius ``columns // 2`` (as ``iradon(circle=True)``).
+        Zero the voxels outside the circle of radius ``columns // 2`` about the axis
+        (:func:`circle_mask`; as ``iradon(circle=True)`` for odd sizes).
     backend : {"auto", "numba", "numpy"}
         Projector kernels.
     out : ndarray, float32, shape (rows, thickness, columns), optional

@@ -29,6 +29,21 @@ def phantom() -> np.ndarray:
     return resize(shepp_logan_phantom(), (N, N), anti_aliasing=True).astype(np.float32)
 
 
+@pytest.fixture(scope="module")
+def odd_phantom() -> np.ndarray:
+    """The phantom on N + 1 = 65 pixels. The engine rotates about the geometric centre (n − 1) / 2
+    (as ASTRA), scikit-image about n // 2: the two coincide for odd sizes only, so the comparisons
+    of reconstructions from scikit-image's sinograms with iradon/iradon_sart use this one."""
+    return resize(shepp_logan_phantom(), (N + 1, N + 1), anti_aliasing=True).astype(np.float32)
+
+
+def _skimage_frame(img):
+    """``img`` in a frame whose geometric centre is scikit-image's ``n // 2`` (n even): one zero row
+    and column appended. The engine's projections of it, cut to ``n`` columns, are scikit-image's
+    ``radon`` of ``img`` (detector columns count from 0 in both)."""
+    return np.pad(img, ((0, 1), (0, 1)))
+
+
 def _sino(img, angles, noise=0.0):
     s = radon(img, angles, circle=True).T.astype(np.float32)
     if noise:
@@ -47,11 +62,19 @@ def _scores(img, rec):
     return raw, best
 
 
-def test_forward_matches_skimage_radon(phantom):
-    p = forward_project(phantom, WEDGE)
-    r = radon(phantom, WEDGE, circle=True).T
+def test_forward_matches_skimage_radon(phantom, odd_phantom):
+    # odd size: same centre, the same line integrals up to interpolation
+    p = forward_project(odd_phantom, WEDGE)
+    r = radon(odd_phantom, WEDGE, circle=True).T
     assert p.shape == r.shape
     assert np.linalg.norm(p - r) / np.linalg.norm(r) < 0.02
+    # even size: scikit-image's centre n // 2 is half a pixel past the engine's (n − 1) / 2 in x and
+    # z; moved into a frame centred there, the same line integrals again
+    p = forward_project(_skimage_frame(phantom), WEDGE)[:, :N]
+    r = radon(phantom, WEDGE, circle=True).T
+    assert np.linalg.norm(p - r) / np.linalg.norm(r) < 0.02
+    # and not without the move (half a pixel is far above interpolation error)
+    assert np.linalg.norm(forward_project(phantom, WEDGE) - r) / np.linalg.norm(r) > 0.05
 
 
 @pytest.mark.parametrize("shape", [(3, 16, 16), (2, 12, 20)])
@@ -80,11 +103,11 @@ def test_numba_and_numpy_agree():
 
 @pytest.mark.parametrize("angles", [FULL, WEDGE], ids=["180", "wedge"])
 @pytest.mark.parametrize("noise", [0.0, 0.02], ids=["clean", "noisy"])
-def test_wbp_at_least_iradon(phantom, angles, noise):
-    s = _sino(phantom, angles, noise)
+def test_wbp_at_least_iradon(odd_phantom, angles, noise):
+    s = _sino(odd_phantom, angles, noise)
     ours = reconstruct(s[:, None, :], angles, "wbp", circle=True)[0]
     ref = iradon(s.T, angles, circle=True, filter_name="ramp")
-    (_, o_best), (_, r_best) = _scores(phantom, ours), _scores(phantom, ref)
+    (_, o_best), (_, r_best) = _scores(odd_phantom, ours), _scores(odd_phantom, ref)
     # same filter and interpolation as iradon: equal after the best global scale (ties allowed)
     assert o_best[0] >= r_best[0] - 0.05 and o_best[1] >= r_best[1] - 0.005
 
@@ -101,13 +124,14 @@ def test_wbp_total_is_the_truth_on_limited_and_full_range(phantom):
 
 @pytest.mark.parametrize("angles", [FULL, WEDGE], ids=["180", "wedge"])
 @pytest.mark.parametrize("noise", [0.0, 0.02], ids=["clean", "noisy"])
-def test_sirt_defaults_beat_sart_two_passes(phantom, angles, noise):
+def test_sirt_defaults_beat_sart_two_passes(odd_phantom, angles, noise):
     # all four cases of the issue: SIRT at its defaults >= two passes of iradon_sart, PSNR and SSIM
-    s = _sino(phantom, angles, noise)
+    # (odd size: scikit-image's sinograms are on the engine's centre)
+    s = _sino(odd_phantom, angles, noise)
     ours = reconstruct(s[:, None, :], angles, "sirt", circle=True)[0]
     ref = iradon_sart(s.T.astype(np.float64), angles)
     ref = iradon_sart(s.T.astype(np.float64), angles, image=ref)
-    (o_raw, _), (r_raw, _) = _scores(phantom, ours), _scores(phantom, ref)
+    (o_raw, _), (r_raw, _) = _scores(odd_phantom, ours), _scores(odd_phantom, ref)
     assert o_raw[0] >= r_raw[0] and o_raw[1] >= r_raw[1]
 
 
@@ -126,14 +150,17 @@ def test_inputs_not_modified(phantom):
     np.testing.assert_array_equal(s, before)
 
 
-def test_ray_projector_matches_skimage_radon(phantom):
+def test_ray_projector_matches_skimage_radon(phantom, odd_phantom):
     from reconstruction.engine.projectors import forward_slab_ray, geometry
 
     c, s = geometry(WEDGE)
-    ref = radon(phantom, WEDGE, circle=True).T
-    for backend in ("numba", "numpy"):
-        p = forward_slab_ray(phantom[:, :, None].copy(), c, s, backend=backend)[..., 0]
-        assert np.linalg.norm(p - ref) / np.linalg.norm(ref) < 1e-4
+    # odd size: the same centre; even size: moved into a frame centred on radon's n // 2
+    for img, frame in ((odd_phantom, odd_phantom), (phantom, _skimage_frame(phantom))):
+        ref = radon(img, WEDGE, circle=True).T
+        n = img.shape[1]
+        for backend in ("numba", "numpy"):
+            p = forward_slab_ray(frame[:, :, None].copy(), c, s, backend=backend)[:, :n, 0]
+            assert np.linalg.norm(p - ref) / np.linalg.norm(ref) < 1e-4
 
 
 @pytest.mark.parametrize(

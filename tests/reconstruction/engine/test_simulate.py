@@ -28,7 +28,9 @@ def test_tilt_angles_cover_the_range_inclusive():
         tilt_angles(60, 0)
 
 
-@pytest.mark.parametrize("shape", [(48, 48), (40, 56)])
+# odd sizes: scikit-image rotates about n // 2, the engine (as ASTRA) about the geometric centre
+# (n - 1) / 2; only there are they the same pixel (for even n radon is half a pixel off)
+@pytest.mark.parametrize("shape", [(49, 49), (41, 57)])
 def test_ideal_projection_matches_skimage_radon(shape):
     sl = shepp_logan_2d(shape).astype(np.float64)
     if shape[0] != shape[1]:
