@@ -130,6 +130,12 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # server dropped (a restart, a failover) is replaced instead of failing that request.
     DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_CONN_HEALTH_CHECKS", True)
+    # Parameters bound by the server, and a query run 5 times on a connection prepared there: PostgreSQL then
+    # skips parsing and planning it (0.3 ms of server time for a grid list's page query, as much as running
+    # it). Off behind a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
+    if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
+        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
 
 if test_name := env_str("DATABASE_TEST_NAME", ""):
     # Lets two suites share one PostgreSQL server without sharing a test database.

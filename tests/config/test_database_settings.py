@@ -34,6 +34,14 @@ def test_on_postgresql_a_server_process_keeps_its_connection_with_a_health_check
     assert found["ENGINE"].endswith("postgresql")
     assert found["CONN_MAX_AGE"] == 60 and found["CONN_HEALTH_CHECKS"] is True
     assert "jit=off" in found["OPTIONS"]["options"]
+    assert found["OPTIONS"]["server_side_binding"] is True and found["OPTIONS"]["prepare_threshold"] == 5
+
+
+def test_prepared_statements_can_be_switched_off_for_a_pooler_that_cannot_keep_them():
+    found = _database_settings(
+        DATABASE_URL="postgres://lims@db.example.org:5432/lims", DATABASE_PREPARED_STATEMENTS="0"
+    )
+    assert "server_side_binding" not in found["OPTIONS"] and "prepare_threshold" not in found["OPTIONS"]
 
 
 @pytest.mark.parametrize(("env", "age", "checks"), [({"DATABASE_CONN_MAX_AGE": "0"}, 0, True),
