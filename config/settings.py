@@ -100,12 +100,14 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lims.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
-    )
-}
+DATABASES = {"default": dj_database_url.parse(env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'lims.sqlite3'}"))}
+_ON_POSTGRESQL = DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql")
+# On PostgreSQL a server process keeps its connection for a minute instead of opening one per request:
+# opening one costs PostgreSQL a new backend process, more than a page of the grid list takes (issue 10).
+# The health check sends a SELECT 1 before a kept connection's first use in a request, so a connection the
+# server dropped (a restart, a failover) is replaced instead of failing that request. SQLite opens a file.
+DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60 if _ON_POSTGRESQL else 0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_CONN_HEALTH_CHECKS", _ON_POSTGRESQL)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The web server and the worker share the file: wait for the lock instead of failing, take the
     # write lock at BEGIN so read-then-write transactions cannot deadlock, and let readers run
@@ -119,23 +121,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # the real SQLite locking the app runs on.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
-elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+elif _ON_POSTGRESQL:
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
     # PostgreSQL's JIT compiles any query it estimates costly; the dashboard's grouped queries run in
     # tens of milliseconds and spent 20+ ms of each compiling. Off unless the facility asks for it.
     if not env_bool("DATABASE_JIT", False):
-        DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
-    # A server process keeps its connection for a minute instead of opening one per request: opening one
-    # costs PostgreSQL a new backend process, more than a page of the grid list takes (issue 10). The health
-    # check sends one empty query before a reused connection's first use in a request, so a connection the
-    # server dropped (a restart, a failover) is replaced instead of failing that request.
-    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool("DATABASE_CONN_HEALTH_CHECKS", True)
+        _options["options"] = "-c jit=off"
     # Parameters bound by the server, and a query run 5 times on a connection prepared there: PostgreSQL then
     # skips parsing and planning it (0.3 ms of server time for a grid list's page query, as much as running
     # it). Off behind a pooler that cannot keep prepared statements (PgBouncer before 1.21 in transaction mode).
     if env_bool("DATABASE_PREPARED_STATEMENTS", True):
-        DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
-        DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
+        _options["server_side_binding"] = True
+        _options["prepare_threshold"] = 5
 
 if test_name := env_str("DATABASE_TEST_NAME", ""):
     # Lets two suites share one PostgreSQL server without sharing a test database.

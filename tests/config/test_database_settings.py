@@ -51,6 +51,12 @@ def test_a_facility_can_set_the_connection_age_and_health_check(env, age, checks
     assert found["CONN_MAX_AGE"] == age and found["CONN_HEALTH_CHECKS"] is checks
 
 
+def test_with_postgresqls_jit_turned_back_on_the_other_options_still_apply():
+    found = _database_settings(DATABASE_URL="postgres://lims@db.example.org:5432/lims", DATABASE_JIT="1")
+    assert "options" not in found["OPTIONS"] and found["OPTIONS"]["server_side_binding"] is True
+
+
 def test_sqlite_opens_a_connection_per_request_by_default(tmp_path):
     found = _database_settings(DATABASE_URL=f"sqlite:///{tmp_path / 'lims.sqlite3'}")
     assert found["ENGINE"].endswith("sqlite3") and found["CONN_MAX_AGE"] == 0
+    assert found["CONN_HEALTH_CHECKS"] is False
