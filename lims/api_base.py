@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import inspect
@@ -149,7 +150,8 @@ def _filtering_by_id(filterset_class: type[django_filters.FilterSet]) -> type[dj
         elif isinstance(original, django_filters.ModelChoiceFilter):
             replacement = django_filters.NumberFilter(field_name=original.field_name, lookup_expr="exact")
         else:
-            replacement = original
+            # a copy: the bounds below must not reach the class the pages filter with
+            replacement = copy.deepcopy(original)
         if isinstance(replacement, django_filters.NumberFilter):
             # A number beyond 64 bits is a 400 "Ensure this value is less than or equal to …", not
             # an overflow in the database driver (a 500).

@@ -425,3 +425,24 @@ def test_every_list_viewset_can_export_csv():
 
     viewsets = dict((p, v) for p, v, _ in router.registry)
     assert all(issubclass(viewsets[p], CSVExportMixin) for p, _ in LIST_ROUTES)
+
+
+def test_the_apis_filter_variant_leaves_the_pages_filter_class_as_it_was(db):
+    import django_filters
+
+    from grids.models import Grid
+    from lims.api_base import _filtering_by_id
+
+    class SlotFilter(django_filters.FilterSet):
+        slot = django_filters.NumberFilter()
+        lot = django_filters.ModelChoiceFilter(queryset=Grid.objects.none())
+
+        class Meta:
+            model = Grid
+            fields = ["slot", "lot"]
+
+    by_id = _filtering_by_id(SlotFilter)
+    assert by_id.base_filters["slot"].extra["max_value"] == 2**63 - 1
+    assert isinstance(by_id.base_filters["lot"], django_filters.NumberFilter)
+    assert "max_value" not in SlotFilter.base_filters["slot"].extra  # the page's class is untouched
+    assert isinstance(SlotFilter.base_filters["lot"], django_filters.ModelChoiceFilter)
