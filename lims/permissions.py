@@ -15,6 +15,7 @@ from lims.errors import PermissionDeniedError
 from lims.models import FacilityStaff, Lab, Membership, Role
 
 _CACHE_ATTR = "_lims_lab_roles"
+_STAFF_ATTR = "_lims_facility_staff"
 
 
 def lab_roles(user) -> dict[int, str]:
@@ -33,12 +34,12 @@ def remember_lab_roles(user, roles: dict[int, str], facility_staff: bool) -> Non
     """Cache roles and the facility-staff flag read elsewhere (the API token's look-up reads them in its own
     query), so that lab_roles and is_facility_staff ask the database nothing for this request."""
     setattr(user, _CACHE_ATTR, dict(roles))
-    user._lims_facility_staff = bool(facility_staff)
+    setattr(user, _STAFF_ATTR, bool(facility_staff))
 
 
 def forget_lab_roles(user) -> None:
     """Drop the roles cached on the user object (after a membership or staff role changed)."""
-    for attr in (_CACHE_ATTR, "_lims_facility_staff"):
+    for attr in (_CACHE_ATTR, _STAFF_ATTR):
         if hasattr(user, attr):
             delattr(user, attr)
 
@@ -52,10 +53,10 @@ def is_facility_staff(user) -> bool:
     """Whether the user holds the facility-staff role (cached on the user for the request)."""
     if not getattr(user, "is_authenticated", False):
         return False
-    cached = getattr(user, "_lims_facility_staff", None)
+    cached = getattr(user, _STAFF_ATTR, None)
     if cached is None:
         cached = FacilityStaff.objects.filter(user=user).exists()
-        user._lims_facility_staff = cached
+        setattr(user, _STAFF_ATTR, cached)
     return cached
 
 

@@ -97,30 +97,25 @@ def token_with_scope(key_hash: str) -> ApiToken | None:
     compiled by the ORM each time; the values go through the same converters the ORM applies."""
     db = router.db_for_read(ApiToken)
     sql, token_columns, user_columns = _token_query(db)
-    connection = connections[db]
-    with connection.cursor() as cursor:
+    with connections[db].cursor() as cursor:
         cursor.execute(sql, [key_hash])
         rows = cursor.fetchall()
     if not rows:
         return None
-    first, n_token = rows[0], len(token_columns)
-    token = ApiToken.from_db(
-        db, [f.attname for f, _ in token_columns], _converted(first[:n_token], token_columns, connection)
-    )
-    user_values = first[n_token : n_token + len(user_columns)]
-    token.user = get_user_model().from_db(
-        db, [f.attname for f, _ in user_columns], _converted(user_values, user_columns, connection)
-    )
-    lab, role, staff = n_token + len(user_columns), n_token + len(user_columns) + 1, -1
-    roles = {row[lab]: row[role] for row in rows if row[lab] is not None}
-    permissions.remember_lab_roles(token.user, roles, bool(first[staff]))
+    # each row: the token's columns, the user's, then membership lab, membership role, facility staff
+    n_token, n_user = len(token_columns), len(user_columns)
+    first = rows[0]
+    token = _instance(ApiToken, db, first[:n_token], token_columns)
+    token.user = _instance(get_user_model(), db, first[n_token : n_token + n_user], user_columns)
+    roles = {row[-3]: row[-2] for row in rows if row[-3] is not None}
+    permissions.remember_lab_roles(token.user, roles, bool(first[-1]))
     return token
 
 
 @functools.cache
 def _token_query(db: str) -> tuple[str, list, list]:
-    """SELECT token.*, user.*, membership.lab_id, membership.role, EXISTS(facility staff) for one key hash, with
-    each column's converters (what the ORM would apply to it on this database)."""
+    """SELECT token.*, user.*, membership.lab_id, membership.role, EXISTS(facility staff) for one key hash, and
+    for each model's columns `(attname, converters, column)`: what the ORM would apply to it on this database."""
     connection = connections[db]
     quote = connection.ops.quote_name
     user_model = get_user_model()
@@ -130,26 +125,30 @@ def _token_query(db: str) -> tuple[str, list, list]:
         for field in model._meta.concrete_fields:
             col = field.get_col(alias)
             converters = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-            columns[alias].append((field, (converters, col)))
-    select = ", ".join(f"{alias}.{quote(field.column)}" for alias in tables for field, _ in columns[alias])
+            columns[alias].append((field.attname, converters, col))
+    select = ", ".join(f"{alias}.{quote(col.target.column)}" for alias in tables for _, _, col in columns[alias])
     membership, staff = Membership._meta, FacilityStaff._meta
+    user_pk = f"u.{quote(user_model._meta.pk.column)}"
     sql = (
         f"SELECT {select}, m.{quote(membership.get_field('lab').column)}, m.{quote(membership.get_field('role').column)}, "
-        f"EXISTS (SELECT 1 FROM {quote(staff.db_table)} s WHERE s.{quote(staff.get_field('user').column)} = u.{quote(user_model._meta.pk.column)}) "
+        f"EXISTS (SELECT 1 FROM {quote(staff.db_table)} s WHERE s.{quote(staff.get_field('user').column)} = {user_pk}) "
         f"FROM {quote(ApiToken._meta.db_table)} t "
-        f"JOIN {quote(user_model._meta.db_table)} u ON u.{quote(user_model._meta.pk.column)} = t.{quote(ApiToken._meta.get_field('user').column)} "
-        f"LEFT JOIN {quote(membership.db_table)} m ON m.{quote(membership.get_field('user').column)} = u.{quote(user_model._meta.pk.column)} "
+        f"JOIN {quote(user_model._meta.db_table)} u ON {user_pk} = t.{quote(ApiToken._meta.get_field('user').column)} "
+        f"LEFT JOIN {quote(membership.db_table)} m ON m.{quote(membership.get_field('user').column)} = {user_pk} "
         f"WHERE t.{quote(ApiToken._meta.get_field('key_hash').column)} = %s"
     )
     return sql, columns["t"], columns["u"]
 
 
-def _converted(values, columns, connection) -> list:
-    out = list(values)
-    for i, (_, (converters, col)) in enumerate(columns):
+def _instance(model, db: str, values, columns):
+    """A model instance from its columns' database values, converted as the ORM converts them."""
+    connection = connections[db]
+    converted = []
+    for value, (_, converters, col) in zip(values, columns, strict=True):
         for converter in converters:
-            out[i] = converter(out[i], col, connection)
-    return out
+            value = converter(value, col, connection)
+        converted.append(value)
+    return model.from_db(db, [attname for attname, _, _ in columns], converted)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
