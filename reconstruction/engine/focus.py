@@ -164,8 +164,9 @@ def _backproject_stream(
     order = np.argsort(f)
     f_sorted = f[order]
     p = float(pixel_size_um)
+    cx = centre(n_c)
     zz = np.arange(nz) - centre(nz)
-    xx = np.arange(n_c) - centre(n_c)
+    xx = np.arange(n_c) - cx
     z_flat = np.repeat(zz, n_c)
     x_flat = np.tile(xx, nz)
     n_vox = nz * n_c
@@ -188,7 +189,7 @@ def _backproject_stream(
             for v0 in range(0, n_vox, voxels_per_block):
                 v1 = min(n_vox, v0 + voxels_per_block)
                 zb, xb = z_flat[v0:v1], x_flat[v0:v1]
-                t = xb * c - zb * s + centre(n_c)
+                t = xb * c - zb * s + cx
                 depth = (zb * c + xb * s) * p
                 i0 = np.floor(t).astype(np.int64)
                 wt = (t - i0).astype(np.float32)[:, None]

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from reconstruction.engine.projectors import centre
+
 __all__ = [
     "CellLAC",
     "CellPhantom",
@@ -70,8 +72,8 @@ def shepp_logan_2d(shape: tuple[int, int] = (128, 128), dtype: type = np.float32
         Values between 0 and 1.
     """
     nz, nx = _check_shape(shape, 2)
-    z = (np.arange(nz) - (nz - 1) / 2) / (nz / 2)  # centred on the geometric centre, as the projectors
-    x = (np.arange(nx) - (nx - 1) / 2) / (nx / 2)
+    z = (np.arange(nz) - centre(nz)) / (nz / 2)  # about the projectors' rotation centre
+    x = (np.arange(nx) - centre(nx)) / (nx / 2)
     zz, xx = np.meshgrid(z, x, indexing="ij")
     out = np.zeros((nz, nx), dtype=np.float64)
     for value, a, b, x0, y0, ang in _SL2D:
@@ -90,9 +92,9 @@ def shepp_logan_3d(shape: tuple[int, int, int] = (64, 64, 64), dtype: type = np.
     The phantom's long axis runs along the rows (the tilt axis); values between 0 and 1.
     """
     ny, nz, nx = _check_shape(shape, 3)
-    y = (np.arange(ny) - (ny - 1) / 2) / (ny / 2)  # geometric centre, as the projectors
-    z = (np.arange(nz) - (nz - 1) / 2) / (nz / 2)
-    x = (np.arange(nx) - (nx - 1) / 2) / (nx / 2)
+    y = (np.arange(ny) - centre(ny)) / (ny / 2)  # about the projectors' rotation centre
+    z = (np.arange(nz) - centre(nz)) / (nz / 2)
+    x = (np.arange(nx) - centre(nx)) / (nx / 2)
     yy, zz, xx = np.meshgrid(y, z, x, indexing="ij")
     out = np.zeros((ny, nz, nx), dtype=np.float64)
     for value, (a, b, c), (x0, y0, z0), ang in _SL3D:
@@ -272,21 +274,21 @@ def cell_phantom(
         )
     semi = np.array([max(ny * width_fraction / 2, 2), half_t, max(radius_px * width_fraction, half_t)])
     semi[2] = min(semi[2], radius_px)
-    # centred on the geometric centre (n - 1) / 2, the projectors' rotation centre (engine.projectors.centre)
-    centre = (np.array([ny, nz, nx], dtype=float) - 1) / 2
+    # about the projectors' rotation centre, the geometric centre (n - 1) / 2
+    middle = np.array([centre(ny), centre(nz), centre(nx)])
 
     labels = np.zeros((ny, nz, nx), dtype=np.uint8)
-    zz = np.arange(nz)[:, None] - (nz - 1) / 2
-    xx = np.arange(nx)[None, :] - (nx - 1) / 2
+    zz = np.arange(nz)[:, None] - centre(nz)
+    xx = np.arange(nx)[None, :] - centre(nx)
     disc = zz**2 + xx**2 <= radius_px**2
     ice_slab = disc & (np.abs(zz) <= min(half_t + 3, radius_px))
     labels[:, ice_slab] = LABELS["ice"]
-    _paint_ellipsoid(labels, centre, semi, np.eye(3), LABELS["cytoplasm"])
+    _paint_ellipsoid(labels, middle, semi, np.eye(3), LABELS["cytoplasm"])
     cell = labels == LABELS["cytoplasm"]
 
     # Nucleus: off-centre ellipsoid with an envelope and a nucleolus.
     nuc_semi = semi * np.array([0.45, 0.5, 0.4])
-    nuc_c = centre + np.array([0.0, 0.0, 0.25 * semi[2]])
+    nuc_c = middle + np.array([0.0, 0.0, 0.25 * semi[2]])
     env_px = max(1.0, 0.03 / p)
     _paint_ellipsoid(
         labels,
@@ -324,7 +326,7 @@ def cell_phantom(
             # uniform point in the cell ellipsoid, shrunk so that the organelle stays inside
             u = rng.normal(size=3)
             u /= np.linalg.norm(u)
-            pos = centre + u * rng.uniform(0, 1) ** (1 / 3) * np.maximum(semi - s.max() - shell - 1, 0)
+            pos = middle + u * rng.uniform(0, 1) ** (1 / 3) * np.maximum(semi - s.max() - shell - 1, 0)
             ip = np.round(pos).astype(int)
             if labels[tuple(ip)] != LABELS["cytoplasm"]:
                 continue

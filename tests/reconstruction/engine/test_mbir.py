@@ -136,12 +136,13 @@ def test_cli_runs_mbir_with_only_data_and_angles(tmp_path, cell):
     np.testing.assert_allclose(rec, reconstruct(clean, angles, "mbir", iterations=3), rtol=1e-5, atol=1e-6)
 
 
-def test_mbir_gives_the_numbers_it_gave_before_its_loop_became_the_shared_solver(cell):
-    """Pinned from the code before ``solve_os_sqs`` was extracted (issue 13, psf-mbir): the default stop,
-    momentum and restart, per-slice sums and a 4x4 grid of one slice (bit-identical on the machine that
-    pinned them; the tolerance allows other CPUs' float32 summation order). Re-pinned when the engine's
-    rotation centre moved from ``n // 2`` to the geometric centre ``(n - 1) / 2`` (projectors, phantom and
-    the simulated data of ``cell`` all moved half a pixel); the solver itself is unchanged."""
+def test_mbir_gives_its_pinned_numbers(cell):
+    """mbir's default stop, momentum and restart, per-slice sums and a 4x4 grid of one slice, pinned so that
+    a change of the solver or the projectors that moves them is seen (bit-identical on the machine that
+    pinned them; the tolerance allows other CPUs' float32 summation order). First pinned from the code
+    before ``solve_os_sqs`` was extracted (issue 13, psf-mbir), which gave the same numbers; re-pinned when
+    the engine's rotation centre moved from ``n // 2`` to the geometric centre ``(n - 1) / 2`` (projectors,
+    phantom and the simulated data of ``cell`` all moved half a pixel), the solver unchanged."""
     _, clean = cell
     done = []
     rec = reconstruct(add_noise(clean, photons=1e4, seed=1), WEDGE, "mbir", callback=done.append)
