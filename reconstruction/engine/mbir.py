@@ -9,7 +9,9 @@ variation for jumps larger than δ) over the 8 neighbours in the slice (``w`` = 
 1/√2 on the diagonals), ``v_i`` each ray's noise variance (Poisson ``exp(b)/I0`` when
 the incident photons are known, ``photons=``; the estimated σ² otherwise), solved by ordered-subset
 separable quadratic surrogates with Nesterov momentum (OS-SQS, Erdogan & Fessler 1999; Kim, Ramani
-& Fessler 2015) on the engine's fast projectors (adaptive momentum restart; at least 12 tilts per subset),
+& Fessler 2015) on Joseph's projector pair (:mod:`reconstruction.engine.joseph`: line integrals, as
+ASTRA's ``linear`` projector computes them; the pixel-driven pair fits only its own projections and
+gave 3 dB less on noise-free data) (adaptive momentum restart; at least 12 tilts per subset),
 started from the wedge-corrected WBP, stopped per slice once a pass changes it by less than 0.2%.
 
 Data-driven defaults: σ is estimated from the projections themselves (median absolute deviation of
@@ -28,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from reconstruction.engine.noise import estimate_noise_sigma
-from reconstruction.engine.operators import LinearOperator, ParallelBeamProjector
+from reconstruction.engine.operators import JosephProjector, LinearOperator
 from reconstruction.engine.slabs import iter_slabs, slab_size_for
 from reconstruction.engine.validate import check_series
 from reconstruction.engine.wbp import circle_mask, wbp
@@ -80,10 +82,12 @@ class MBIROptions:
 #: with the 8-neighbour prior: 1000 suited the 4 neighbours alone).
 _SCALE = 600.0
 #: Noise floor relative to the data's 99th percentile: projector and data never agree better than
-#: this (discretisation and model mismatch; the engine's pixel-driven pair against ASTRA's or
-#: scikit-image's projections of the same slice). Noise-free data reads about 0.0013 and 10⁴ photons
-#: 0.01 on the peers' cell slice; the best prior weight on noise-free data was that of σ ≈ 0.009
-#: (0.005 left noise-free volumes 1.3 dB under-regularised).
+#: this (discretisation and model mismatch). Noise-free data reads about 0.0013 and 10⁴ photons 0.01
+#: on the peers' cell slice. Chosen when mbir ran on the pixel-driven pair, whose mismatch with
+#: ASTRA's projections made σ ≈ 0.009 the best noise-free weight. On Joseph's pair lower floors gave
+#: more on noise-free phantoms (0.004: +1.0 dB on strip integrals of a 4× finer slice, +3.7 dB on
+#: ASTRA's own projections, nothing at 10⁴ photons), but real series carry model errors phantoms do
+#: not (alignment, the zone plate's blur, the detector), so the floor stays until real data measure it.
 _MODEL_ERROR = 0.009
 
 
@@ -397,8 +401,9 @@ def mbir(
     # at least ~12 tilts per subset: smaller subsets make the accelerated iteration unstable
     groups = tilt_subsets(nt, min(n_sub, max(1, nt // 12)))
     mask = circle_mask(nz, nc) if circle else None
-    # the pixel-driven pair: the momentum needs the true adjoint (the ray-driven model destabilises it)
-    op = ParallelBeamProjector(a, nz, nc, axis_offset=axis_offset, mask=mask, backend=backend)
+    # Joseph's pair: line integrals, as the data are (the pixel-driven pair agrees only with its own
+    # projections), and exact transposes, which the momentum needs
+    op = JosephProjector(a, nz, nc, axis_offset=axis_offset, mask=mask, backend=backend)
     ones_v = op.ones_volume()
     rows = [op.forward(ones_v, g) for g in groups]  # slices are independent: one A_S 1 serves every slab
     step = slab_size_for(nt, nz, nc, nr, slab_size, arrays=6)

@@ -22,6 +22,8 @@ The operators here:
   every slab;
 * :class:`RayDrivenProjector` -- the ray-driven bilinear forward model (scikit-image ``radon``'s
   discretisation) with the same back projection;
+* :class:`JosephProjector` -- Joseph's line-integral pair (:mod:`reconstruction.engine.joseph`,
+  ASTRA's ``linear``), exact transposes of each other: the model-based method's forward model;
 * :class:`reconstruction.engine.focus.FocalSeriesOperator` -- the depth-of-focus model: each
   depth of the slab blurred by the zone plate's point-spread function at its defocus from each
   focal plane (couples neighbouring slices: unknowns ``(disc voxels, rows)``, data ``(tilts,
@@ -33,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from reconstruction.engine.joseph import back_slab_joseph, forward_slab_joseph
 from reconstruction.engine.projectors import (
     HAVE_NUMBA,
     _use_numba,
@@ -46,7 +49,7 @@ from reconstruction.engine.projectors import (
 if HAVE_NUMBA:
     from reconstruction.engine.projectors import _nb_back_update
 
-__all__ = ["LinearOperator", "ParallelBeamProjector", "RayDrivenProjector"]
+__all__ = ["LinearOperator", "ParallelBeamProjector", "JosephProjector", "RayDrivenProjector"]
 
 
 class LinearOperator:
@@ -181,3 +184,24 @@ class RayDrivenProjector(ParallelBeamProjector):
     def forward(self, x, tilts=None):
         c, s = self._geo(tilts)
         return forward_slab_ray(x, c, s, axis_offset=self.axis_offset, backend=self.backend)
+
+
+class JosephProjector(ParallelBeamProjector):
+    """Joseph's pair (:mod:`reconstruction.engine.joseph`): line integrals through the slice
+    interpolated linearly between voxel centres; :meth:`adjoint` is the exact transpose of
+    :meth:`forward`. Same parameters as :class:`ParallelBeamProjector`."""
+
+    def forward(self, x, tilts=None):
+        c, s = self._geo(tilts)
+        return forward_slab_joseph(x, c, s, axis_offset=self.axis_offset, backend=self.backend)
+
+    def adjoint(self, y, tilts=None):
+        c, s = self._geo(tilts)
+        out = back_slab_joseph(y, c, s, self.thickness, axis_offset=self.axis_offset, backend=self.backend)
+        if self.mask is not None:
+            out *= self.mask
+        return out
+
+    def back_update(self, y, tilts, x, scale, nonnegative):
+        # not the parent's fused kernel: that one is the pixel-driven back projection
+        LinearOperator.back_update(self, y, tilts, x, scale, nonnegative)
