@@ -36,6 +36,8 @@ import numpy as np
 from scipy import fft as sfft
 
 from .iterative import solve_sirt
+from .joseph import joseph_weights_np as _joseph_np_weights
+from .joseph import joseph_widths
 from .mbir import (
     _huber_grad,
     poisson_weights,
@@ -481,76 +483,73 @@ class _RefocusFilter:
 # --- iterative focal-series reconstruction --------------------------------------------------
 
 
-def _splat_np(vals, col, bins, out):
-    """out[b, i, r] += interpolation weights * vals[v, r] (numpy fallback of the numba kernel)."""
+def _splat_np(vals, col, bins, out, widths):
+    """out[b, i, r] += Joseph's weights * vals[v, r] (numpy fallback of the numba kernel)."""
     n_c = out.shape[1] - 2
-    i0 = np.floor(col).astype(np.int64)
-    w = (col - i0).astype(np.float32)[:, None]
+    i0, w0, w1 = _joseph_np_weights(col, widths)
     ok0 = (i0 >= 0) & (i0 < n_c)
     ok1 = (i0 + 1 >= 0) & (i0 + 1 < n_c)
     flat = out.reshape(-1, out.shape[2])
     base = bins * (n_c + 2) + 1
-    np.add.at(flat, base[ok0] + i0[ok0], (1 - w[ok0]) * vals[ok0])
-    np.add.at(flat, base[ok1] + i0[ok1] + 1, w[ok1] * vals[ok1])
+    np.add.at(flat, base[ok0] + i0[ok0], w0[ok0, None] * vals[ok0])
+    np.add.at(flat, base[ok1] + i0[ok1] + 1, w1[ok1, None] * vals[ok1])
 
 
-def _gather_np(layers, col, bins, out):
-    """out[v, r] += interpolation of layers[bins[v], :, r] at col[v] (numpy fallback)."""
+def _gather_np(layers, col, bins, out, widths):
+    """out[v, r] += Joseph's interpolation of layers[bins[v], :, r] at col[v] (numpy fallback)."""
     n_c = layers.shape[1] - 2
-    i0 = np.floor(col).astype(np.int64)
-    w = (col - i0).astype(np.float32)[:, None]
+    i0, w0, w1 = _joseph_np_weights(col, widths)
     i0c = np.clip(i0, -1, n_c) + 1
     i1c = np.clip(i0 + 1, -1, n_c) + 1
     flat = layers.reshape(-1, layers.shape[2])
     base = bins * (n_c + 2)
-    out += (1 - w) * flat[base + i0c] + w * flat[base + i1c]
+    out += w0[:, None] * flat[base + i0c] + w1[:, None] * flat[base + i1c]
 
 
 if numba is not None:
+    from .joseph import joseph_weights as _joseph_weights
 
     @numba.njit(parallel=True, cache=True, nogil=True)
-    def _splat_nb(vals, col, bins, out):  # pragma: no cover - compiled
+    def _splat_nb(vals, col, bins, out, widths):  # pragma: no cover - compiled
         n_v, n_r = vals.shape
         n_c = out.shape[1] - 2
+        iw, iw2, k1 = widths[0], widths[1], widths[2]
         blk = 4
         n_blk = (n_r + blk - 1) // blk
         for rb in numba.prange(n_blk):
             r0 = rb * blk
             r1 = min(n_r, r0 + blk)
             for v in range(n_v):
-                t = col[v]
-                fi = np.floor(t)
-                i0 = int(fi)
+                i0, w0, w1 = _joseph_weights(col[v], iw, iw2, k1)
                 if i0 < -1 or i0 >= n_c:
                     continue
-                w = np.float32(t - fi)
                 b = bins[v]
                 for r in range(r0, r1):
                     x = vals[v, r]
-                    out[b, i0 + 1, r] += (1 - w) * x
-                    out[b, i0 + 2, r] += w * x
+                    out[b, i0 + 1, r] += w0 * x
+                    out[b, i0 + 2, r] += w1 * x
 
     @numba.njit(parallel=True, cache=True, nogil=True)
-    def _gather_nb(layers, col, bins, out):  # pragma: no cover - compiled
+    def _gather_nb(layers, col, bins, out, widths):  # pragma: no cover - compiled
         n_v, n_r = out.shape
         n_c = layers.shape[1] - 2
+        iw, iw2, k1 = widths[0], widths[1], widths[2]
         for v in numba.prange(n_v):
-            t = col[v]
-            fi = np.floor(t)
-            i0 = int(fi)
+            i0, w0, w1 = _joseph_weights(col[v], iw, iw2, k1)
             if i0 < -1 or i0 >= n_c:
                 continue
-            w = np.float32(t - fi)
             b = bins[v]
             for r in range(n_r):
-                out[v, r] += (1 - w) * layers[b, i0 + 1, r] + w * layers[b, i0 + 2, r]
+                out[v, r] += w0 * layers[b, i0 + 1, r] + w1 * layers[b, i0 + 2, r]
 
 
 class FocalSeriesOperator(LinearOperator):
     """Linear forward model of a focal series and its exact adjoint.
 
     ``A x``: at each tilt every voxel (inside the disc inscribed in the slice) is projected,
-    with linear interpolation onto the detector columns, into the depth bin (``depth_step_um``
+    with Joseph's weights onto the detector columns (:mod:`reconstruction.engine.joseph`: line
+    integrals, as mbir's; the face-on interpolation of the pixel-driven pair cost psf-mbir
+    up to 2 dB), into the depth bin (``depth_step_um``
     thick, along the beam) holding its depth ``d = (z cos θ + x sin θ) · pixel``; each bin's
     partial projection ``(rows, columns)`` is convolved with the 2-D zone-plate PSF of its
     defocus from each focal plane (so neighbouring slices are coupled), and the bins are
@@ -614,14 +613,16 @@ class FocalSeriesOperator(LinearOperator):
         self._splat = _splat_nb if numba is not None else _splat_np
         self._gather = _gather_nb if numba is not None else _gather_np
 
-    def _geometry(self, theta_deg: float) -> tuple[np.ndarray, np.ndarray]:
+    def _geometry(self, theta_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each disc voxel's detector column and depth bin at one tilt, and the tilt's Joseph widths."""
         th = np.deg2rad(theta_deg)
         c, s = np.cos(th), np.sin(th)
         n_c = self.shape[2]
         col = self.x * c - self.z * s + centre(n_c)
         depth = (self.z * c + self.x * s) * self.pixel
         bins = np.clip(np.rint(depth / self.step).astype(np.int64) + self.half_bins, 0, self.centres.size - 1)
-        return col, bins
+        widths = np.array([w[0] for w in joseph_widths(np.array([c]), np.array([s]))], np.float32)
+        return col, bins, widths
 
     def to_flat(self, volume: np.ndarray) -> np.ndarray:
         """``(rows, thickness, columns)`` -> ``(disc voxels, rows)`` float32."""
@@ -647,9 +648,9 @@ class FocalSeriesOperator(LinearOperator):
         n_r, _, n_c = self.shape
         out = np.empty((len(tilts), self.planes.size, n_r, n_c), np.float32)
         for i, t in enumerate(tilts):
-            col, bins = self._geometry(self.angles[t])
+            col, bins, widths = self._geometry(self.angles[t])
             layers = np.zeros((self.centres.size, n_c + 2, n_r), np.float32)
-            self._splat(flat, col, bins, layers)
+            self._splat(flat, col, bins, layers, widths)
             used = np.flatnonzero(np.any(layers, axis=(1, 2)))
             spec = sfft.rfft2(layers[used, 1:-1, :].transpose(0, 2, 1), s=self.fshape)
             acc = np.einsum("bkxy,bxy->kxy", self.h[used], spec.astype(np.complex64))
@@ -662,14 +663,14 @@ class FocalSeriesOperator(LinearOperator):
         n_r, _, n_c = self.shape
         out = np.zeros((self.z.size, n_r), np.float32)
         for i, t in enumerate(tilts):
-            col, bins = self._geometry(self.angles[t])
+            col, bins, widths = self._geometry(self.angles[t])
             used = np.unique(bins)
             spec = sfft.rfft2(np.asarray(data[i], np.float32), s=self.fshape).astype(np.complex64)
             acc = np.einsum("bkxy,kxy->bxy", self.h[used], spec)
             img = sfft.irfft2(acc, s=self.fshape, axes=(-2, -1))[:, :n_r, :n_c]
             layers = np.zeros((self.centres.size, n_c + 2, n_r), np.float32)
             layers[used, 1:-1, :] = img.transpose(0, 2, 1)
-            self._gather(layers, col, bins, out)
+            self._gather(layers, col, bins, out, widths)
         return out
 
 

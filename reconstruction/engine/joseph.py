@@ -44,7 +44,7 @@ if HAVE_NUMBA:
 
     from reconstruction.engine._simd import LANES, v8_axpy2, v8_lerp
 
-__all__ = ["back_slab_joseph", "forward_slab_joseph", "joseph_widths"]
+__all__ = ["back_slab_joseph", "forward_slab_joseph", "joseph_weights_np", "joseph_widths"]
 
 
 def joseph_widths(
@@ -58,8 +58,10 @@ def joseph_widths(
     return iw.astype(np.float32), (iw * iw).astype(np.float32), (iw - iw * iw).astype(np.float32)
 
 
-def _np_weights(sc, tables):
-    """numpy version of the compiled ``_weights`` (the same float32 operations in the same order)."""
+def joseph_weights_np(sc, tables):
+    """Pixel ``floor(sc)`` and the weights in it and the next, for detector coordinates ``sc`` and one
+    tilt's ``(1/W, 1/W², 1/W − 1/W²)``; numpy version of :func:`joseph_weights` (the same float32
+    operations in the same order)."""
     iw, iw2, k1 = tables
     i0 = np.floor(sc)
     t = (sc - i0).astype(np.float32) * iw2
@@ -74,7 +76,7 @@ def _np_forward_joseph(vol, cos, sin, tables, out, cx, cz, dc):
     flat = vol.reshape(nz * nx, ns)
     for a in range(nt):
         sc = (cos[a] * x[None, :] - sin[a] * z[:, None] + (cx + dc)).ravel()
-        i0, w0, w1 = _np_weights(sc, [t[a] for t in tables])
+        i0, w0, w1 = joseph_weights_np(sc, [t[a] for t in tables])
         acc = np.zeros((nc + 3, ns), dtype=np.float32)  # slots 0 and nc + 1.. take what falls off
         np.add.at(acc, np.clip(i0 + 1, 0, nc + 2), w0[:, None] * flat)
         np.add.at(acc, np.clip(i0 + 2, 0, nc + 2), w1[:, None] * flat)
@@ -90,7 +92,7 @@ def _np_back_joseph(sino, cos, sin, tables, out, cx, cz, dc):
     padded = np.zeros((nc + 3, ns), dtype=np.float32)
     for a in range(nt):
         sc = cos[a] * x[None, :] - sin[a] * z[:, None] + (cx + dc)
-        i0, w0, w1 = _np_weights(sc, [t[a] for t in tables])
+        i0, w0, w1 = joseph_weights_np(sc, [t[a] for t in tables])
         padded[1 : nc + 1] = sino[a]
         out += w0[..., None] * padded[np.clip(i0 + 1, 0, nc + 2)] + w1[..., None] * padded[np.clip(i0 + 2, 0, nc + 2)]
     return out
@@ -99,7 +101,7 @@ def _np_back_joseph(sino, cos, sin, tables, out, cx, cz, dc):
 if HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True, inline="always")
-    def _weights(sc, iw, iw2, k1):  # pragma: no cover
+    def joseph_weights(sc, iw, iw2, k1):  # pragma: no cover
         """Pixel ``floor(sc)`` and the voxel's weights in it and the next (see :func:`joseph_widths`)."""
         fi = np.floor(sc)
         t = np.float32(sc - fi) * iw2
@@ -119,7 +121,9 @@ if HAVE_NUMBA:
                 v = vol[z, x]
                 vb = (z * nx + x) * ns
                 for a in range(a0, a1):
-                    i0, w0, w1 = _weights(cos[a] * (x - cx) - sin[a] * zz + (cx + dc), inv_w[a], inv_w2[a], k1s[a])
+                    i0, w0, w1 = joseph_weights(
+                        cos[a] * (x - cx) - sin[a] * zz + (cx + dc), inv_w[a], inv_w2[a], k1s[a]
+                    )
                     if i0 >= 0 and i0 + 1 < nc:
                         ob = (a * nc + i0) * ns
                         for k in range(0, n8, LANES):  # eight slices at a time, see _simd
@@ -162,7 +166,7 @@ if HAVE_NUMBA:
                     v = vz[x]
                     if v == 0:
                         continue  # adds exactly nothing (outside the support, clipped voxels)
-                    i0, w0, w1 = _weights(ca * (x - cx) - sa * zz + (cx + dc), iw, iw2, k1)
+                    i0, w0, w1 = joseph_weights(ca * (x - cx) - sa * zz + (cx + dc), iw, iw2, k1)
                     if i0 >= 0 and i0 + 1 < nc:
                         o[i0] += w0 * v
                         o[i0 + 1] += w1 * v
@@ -193,7 +197,7 @@ if HAVE_NUMBA:
             b = sin[a] * zz
             iw, iw2, k1 = inv_w[a], inv_w2[a], k1s[a]
             for x in range(nx):
-                i0, w0, w1 = _weights(ca * (x - cx) - b + (cx + dc), iw, iw2, k1)
+                i0, w0, w1 = joseph_weights(ca * (x - cx) - b + (cx + dc), iw, iw2, k1)
                 if i0 >= 0 and i0 + 1 < nc:
                     ox = x * ns
                     si = i0 * ns
@@ -237,7 +241,7 @@ if HAVE_NUMBA:
                 b = sin[a] * zz
                 iw, iw2, k1 = inv_w[a], inv_w2[a], k1s[a]
                 for x in range(nx):
-                    i0, w0, w1 = _weights(ca * (x - cx) - b + (cx + dc), iw, iw2, k1)
+                    i0, w0, w1 = joseph_weights(ca * (x - cx) - b + (cx + dc), iw, iw2, k1)
                     if i0 >= 0 and i0 + 1 < nc:
                         orow[x] += w0 * sa[i0] + w1 * sa[i0 + 1]
                     elif i0 == -1:

@@ -430,7 +430,7 @@ def single_focus_thick_cell():
 def test_psf_sirt_beats_the_baselines_without_a_prior_far_from_focus(single_focus_thick_cell):
     """The PSF-aware SIRT against WBP and SIRT, the single-focus reconstructions without the PSF or a prior.
 
-    Measured here (far / in focus, dB): WBP 21.8 / 28.1, SIRT 22.6 / 27.2, psf-sirt 23.5 / 30.2. mbir,
+    Measured here (far / in focus, dB): WBP 21.8 / 28.6, SIRT 22.5 / 27.2, psf-sirt 23.5 / 30.4. mbir,
     whose prior alone does much of what the PSF does here, reaches 24.2 / 27.8 since it runs on Joseph's
     pair (21.9 / 27.7 on the pixel-driven pair): above psf-sirt far from focus, below it in focus;
     psf-mbir, both at once, is tested against both below.
@@ -491,11 +491,12 @@ def test_cli_reconstructs_a_single_focus_series_with_the_psf(tmp_path):
 def test_psf_mbir_beats_mbir_and_psf_sirt_far_from_focus(single_focus_thick_cell):
     """mbir's prior over the depth-of-focus model: both gains at once.
 
-    Measured here (far / in focus, dB): mbir 22.4 / 27.5, psf-sirt 23.8 / 29.2, psf-mbir 29.9 / 30.7:
-    +6.1 dB far from focus over the better of the two, +1.5 dB in focus (at mbir's strength 1:
-    30.1 / 27.8). With 10⁴ photons: mbir 22.2 / 25.9, psf-sirt 22.5 / 25.0, psf-mbir 24.9 / 25.4.
-    Phantom seeds 2–4 gave +5.9 to +6.2 dB far over the better of the two on this series and +2.7 to
-    +3.0 dB at ±65° / 2° with 10⁴ photons, and in focus above both in all six.
+    Measured here (far / in focus, dB), both on Joseph's pair: mbir 24.2 / 27.8, psf-sirt 23.5 / 30.4,
+    psf-mbir 29.6 / 33.5: +5.4 dB far from focus over the better of the two, +3.1 dB in focus (on the
+    pixel-driven pair psf-mbir gave 28.5 / 31.2). Phantom seeds 2 and 3: psf-mbir 30.1 / 33.7 and
+    30.1 / 34.0 (pixel-driven 28.9 / 31.0 and 28.3 / 32.0). At ±65° / 2° with 10⁴ photons: mbir 23.8 /
+    27.7, psf-sirt 22.9 / 25.3, psf-mbir 26.5 / 28.1 (pixel-driven 26.7 / 28.1; seeds 2 and 3 within
+    ±0.05 dB far from focus).
     """
     from reconstruction.engine import reconstruct
 
