@@ -111,6 +111,13 @@ class ParallelBeamProjector(LinearOperator):
         Kernels.
     """
 
+    #: The pair's projections: a subclass with another forward model names its own here (and
+    #: turns :attr:`fused_back` off when its back projection is not the pixel-driven one).
+    project = staticmethod(forward_slab)
+    back_project = staticmethod(back_slab)
+    #: Whether :meth:`back_update` may use the fused pixel-driven back-projection kernel.
+    fused_back = True
+
     def __init__(
         self,
         angles: ArrayLike,
@@ -126,7 +133,7 @@ class ParallelBeamProjector(LinearOperator):
         self.thickness, self.columns = int(thickness), int(columns)
         self.axis_offset = float(axis_offset)
         self.backend = backend
-        self.fused = _use_numba(backend)  # validates the backend name
+        self.fused = _use_numba(backend) and self.fused_back  # validates the backend name
         self.mask = None if mask is None else np.asarray(mask, np.float32)[..., None]
 
     def _geo(self, tilts):
@@ -136,11 +143,11 @@ class ParallelBeamProjector(LinearOperator):
 
     def forward(self, x, tilts=None):
         c, s = self._geo(tilts)
-        return forward_slab(x, c, s, axis_offset=self.axis_offset, backend=self.backend)
+        return self.project(x, c, s, axis_offset=self.axis_offset, backend=self.backend)
 
     def adjoint(self, y, tilts=None):
         c, s = self._geo(tilts)
-        out = back_slab(y, c, s, self.thickness, axis_offset=self.axis_offset, backend=self.backend)
+        out = self.back_project(y, c, s, self.thickness, axis_offset=self.axis_offset, backend=self.backend)
         if self.mask is not None:
             out *= self.mask
         return out
@@ -181,9 +188,7 @@ class RayDrivenProjector(ParallelBeamProjector):
     which need the true adjoint, use :class:`ParallelBeamProjector`.
     """
 
-    def forward(self, x, tilts=None):
-        c, s = self._geo(tilts)
-        return forward_slab_ray(x, c, s, axis_offset=self.axis_offset, backend=self.backend)
+    project = staticmethod(forward_slab_ray)
 
 
 class JosephProjector(ParallelBeamProjector):
@@ -191,17 +196,6 @@ class JosephProjector(ParallelBeamProjector):
     interpolated linearly between voxel centres; :meth:`adjoint` is the exact transpose of
     :meth:`forward`. Same parameters as :class:`ParallelBeamProjector`."""
 
-    def forward(self, x, tilts=None):
-        c, s = self._geo(tilts)
-        return forward_slab_joseph(x, c, s, axis_offset=self.axis_offset, backend=self.backend)
-
-    def adjoint(self, y, tilts=None):
-        c, s = self._geo(tilts)
-        out = back_slab_joseph(y, c, s, self.thickness, axis_offset=self.axis_offset, backend=self.backend)
-        if self.mask is not None:
-            out *= self.mask
-        return out
-
-    def back_update(self, y, tilts, x, scale, nonnegative):
-        # not the parent's fused kernel: that one is the pixel-driven back projection
-        LinearOperator.back_update(self, y, tilts, x, scale, nonnegative)
+    project = staticmethod(forward_slab_joseph)
+    back_project = staticmethod(back_slab_joseph)
+    fused_back = False
