@@ -29,15 +29,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from reconstruction.engine.projectors import (
-    HAVE_NUMBA,
-    _angle_blocks,
-    _c_out,
-    _copy_back,
-    _serial,
-    _use_numba,
-    centre,
-)
+from reconstruction.engine.projectors import HAVE_NUMBA, _back_numba, _forward_numba, _use_numba, centre
 
 if HAVE_NUMBA:
     import numba
@@ -228,7 +220,7 @@ if HAVE_NUMBA:
         return out
 
     @numba.njit(cache=True, nogil=True)
-    def _nb_back1_joseph(sino, cos, sin, inv_w, inv_w2, k1s, out, cx, cz, dc, z0, z1):  # pragma: no cover
+    def _nb_back1_joseph(sino, cos, sin, inv_w, inv_w2, k1s, out, z0, z1, cx, cz, dc):  # pragma: no cover
         """One slice (``sino`` (tilts, detector), ``out`` (thickness, columns)), rows z0..z1."""
         nt, nc = sino.shape
         nx = out.shape[1]
@@ -254,9 +246,14 @@ if HAVE_NUMBA:
         nz = out.shape[0]
         for blk in numba.prange(nblocks):
             _nb_back1_joseph(
-                sino, cos, sin, inv_w, inv_w2, k1s, out, cx, cz, dc, blk * nz // nblocks, (blk + 1) * nz // nblocks
+                sino, cos, sin, inv_w, inv_w2, k1s, out, blk * nz // nblocks, (blk + 1) * nz // nblocks, cx, cz, dc
             )
         return out
+
+
+if HAVE_NUMBA:
+    _JOSEPH_FORWARD = (_nb_forward1_joseph, _nb_forward1_joseph_par, _nb_forward_joseph_tilts, _nb_forward_joseph)
+    _JOSEPH_BACK = (_nb_back1_joseph, _nb_back1_joseph_par, _nb_back_joseph_serial, _nb_back_joseph)
 
 
 def forward_slab_joseph(
@@ -282,20 +279,7 @@ def forward_slab_joseph(
     vol = np.ascontiguousarray(vol, np.float32)
     if not _use_numba(backend):
         return _np_forward_joseph(vol, cos, sin, tables, out, cx, cz, dc)
-    serial = _serial(nt, nz, nx, ns)
-    if ns == 1 and out.flags.c_contiguous:
-        v1, o1 = vol.reshape(nz, nx), out.reshape(nt, nx)
-        if serial:
-            _nb_forward1_joseph(v1, cos, sin, *tables, o1, cx, cz, dc, 0, nt)
-        else:
-            _nb_forward1_joseph_par(v1, cos, sin, *tables, o1, cx, cz, dc, _angle_blocks(nt))
-        return out
-    work = _c_out(out)
-    if serial:
-        _nb_forward_joseph_tilts(vol, cos, sin, *tables, work, cx, cz, dc, 0, nt)
-    else:
-        _nb_forward_joseph(vol, cos, sin, *tables, work, cx, cz, dc, _angle_blocks(nt))
-    return _copy_back(work, out)
+    return _forward_numba(_JOSEPH_FORWARD, vol, (cos, sin, *tables), out, cx, cz, dc)
 
 
 def back_slab_joseph(
@@ -317,13 +301,4 @@ def back_slab_joseph(
     sino = np.ascontiguousarray(sino, np.float32)
     if not _use_numba(backend):
         return _np_back_joseph(sino, cos, sin, tables, out, cx, cz, dc)
-    serial = _serial(nt, thickness, nc, ns)
-    if ns == 1 and out.flags.c_contiguous:
-        o1, s1 = out.reshape(thickness, nc), sino.reshape(nt, nc)
-        if serial:
-            _nb_back1_joseph(s1, cos, sin, *tables, o1, cx, cz, dc, 0, thickness)
-        else:
-            _nb_back1_joseph_par(s1, cos, sin, *tables, o1, cx, cz, dc, numba.get_num_threads())
-        return out
-    kernel = _nb_back_joseph_serial if serial else _nb_back_joseph
-    return _copy_back(kernel(sino, cos, sin, *tables, _c_out(out), cx, cz, dc), out)
+    return _back_numba(_JOSEPH_BACK, sino, (cos, sin, *tables), (), out, cx, cz, dc)

@@ -454,6 +454,11 @@ if HAVE_NUMBA:
         return out
 
 
+if HAVE_NUMBA:
+    _PIXEL_FORWARD = (_nb_forward1_tilts, _nb_forward1, _nb_forward_tilts, _nb_forward)
+    _PIXEL_BACK = (_nb_back1_rows, _nb_back1, _nb_back_serial, _nb_back)
+
+
 def _angle_blocks(n_tilts: int) -> int:
     """Blocks of at most 8 tilts, a multiple of the thread count (balanced forward projection)."""
     threads = numba.get_num_threads() if HAVE_NUMBA else 1
@@ -483,6 +488,51 @@ def _copy_back(work: NDArray[np.float32], out: NDArray[np.float32]) -> NDArray[n
     if work is not out:
         out[...] = work
     return out
+
+
+def _forward_numba(kernels, vol, geo, out, cx, cz, dc):
+    """Run a compiled forward projector: ``kernels`` = (one slice on this thread, one slice
+    threaded, slab on this thread, slab threaded), each called as ``k(vol, *geo, out, cx, cz, dc,
+    tilt range or block count)``. Shared by every pair (pixel-driven here, Joseph's in
+    :mod:`~reconstruction.engine.joseph`), which differ only in the per-voxel weights."""
+    one, one_threaded, slab, slab_threaded = kernels
+    nz, nx, ns = vol.shape
+    nt = out.shape[0]
+    vol = np.ascontiguousarray(vol, np.float32)
+    serial = _serial(nt, nz, nx, ns)
+    if ns == 1 and out.flags.c_contiguous:
+        v1, o1 = vol.reshape(nz, nx), out.reshape(nt, nx)
+        if serial:
+            one(v1, *geo, o1, cx, cz, dc, 0, nt)
+        else:
+            one_threaded(v1, *geo, o1, cx, cz, dc, _angle_blocks(nt))
+        return out
+    work = _c_out(out)
+    if serial:
+        slab(vol, *geo, work, cx, cz, dc, 0, nt)
+    else:
+        slab_threaded(vol, *geo, work, cx, cz, dc, _angle_blocks(nt))
+    return _copy_back(work, out)
+
+
+def _back_numba(kernels, sino, geo, tail, out, cx, cz, dc):
+    """Run a compiled back projector (see :func:`_forward_numba`): one slice as ``k(sino, *geo,
+    out, z0, z1, cx, cz, dc, *tail)`` or threaded ``k(sino, *geo, out, cx, cz, dc, *tail, blocks)``,
+    a slab as ``k(sino, *geo, out, cx, cz, dc, *tail)``."""
+    one, one_threaded, slab, slab_threaded = kernels
+    nt, nc, ns = sino.shape
+    nz, nx = out.shape[:2]
+    sino = np.ascontiguousarray(sino, np.float32)
+    serial = _serial(nt, nz, nx, ns)
+    if ns == 1 and out.flags.c_contiguous:
+        o1, s1 = out.reshape(nz, nx), sino.reshape(nt, nc)
+        if serial:
+            one(s1, *geo, o1, 0, nz, cx, cz, dc, *tail)
+        else:
+            one_threaded(s1, *geo, o1, cx, cz, dc, *tail, numba.get_num_threads())
+        return out
+    kernel = slab if serial else slab_threaded
+    return _copy_back(kernel(sino, *geo, _c_out(out), cx, cz, dc, *tail), out)
 
 
 def back_slab(
@@ -532,17 +582,7 @@ def back_slab(
     weights = np.ascontiguousarray(weights, dtype=np.float32)
     cx, cz = centre(nx), centre(thickness)
     if _use_numba(backend):
-        sino = np.ascontiguousarray(sino, np.float32)
-        serial = _serial(nt, thickness, nx, ns)
-        if ns == 1 and out.flags.c_contiguous:
-            o1, s1 = out.reshape(thickness, nx), sino.reshape(nt, nc)
-            if serial:
-                _nb_back1_rows(s1, cos, sin, o1, 0, thickness, cx, cz, float(axis_offset), weights)
-            else:
-                _nb_back1(s1, cos, sin, o1, cx, cz, float(axis_offset), weights, numba.get_num_threads())
-            return out
-        kernel = _nb_back_serial if serial else _nb_back
-        return _copy_back(kernel(sino, cos, sin, _c_out(out), cx, cz, float(axis_offset), weights), out)
+        return _back_numba(_PIXEL_BACK, sino, (cos, sin), (weights,), out, cx, cz, float(axis_offset))
     return _np_back(sino, cos, sin, out, cx, cz, float(axis_offset), weights)
 
 
@@ -566,22 +606,7 @@ def forward_slab(
         out = np.zeros((nt, nx, ns), dtype=np.float32)
     cx, cz = centre(nx), centre(nz)
     if _use_numba(backend):
-        vol = np.ascontiguousarray(vol, np.float32)
-        serial = _serial(nt, nz, nx, ns)
-        dc = float(axis_offset)
-        if ns == 1 and out.flags.c_contiguous:
-            v1, o1 = vol.reshape(nz, nx), out.reshape(nt, nx)
-            if serial:
-                _nb_forward1_tilts(v1, cos, sin, o1, cx, cz, dc, 0, nt)
-            else:
-                _nb_forward1(v1, cos, sin, o1, cx, cz, dc, _angle_blocks(nt))
-            return out
-        work = _c_out(out)
-        if serial:
-            _nb_forward_tilts(vol, cos, sin, work, cx, cz, dc, 0, nt)
-        else:
-            _nb_forward(vol, cos, sin, work, cx, cz, dc, _angle_blocks(nt))
-        return _copy_back(work, out)
+        return _forward_numba(_PIXEL_FORWARD, vol, (cos, sin), out, cx, cz, float(axis_offset))
     return _np_forward(vol, cos, sin, out, cx, cz, float(axis_offset))
 
 
