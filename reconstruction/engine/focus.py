@@ -610,19 +610,21 @@ class FocalSeriesOperator(LinearOperator):
             for k, f in enumerate(self.planes):
                 h[b, k] = otf(zone_plate, float(d - f), p, self.fshape).real
         self.h = h
+        # per tilt (1/W, 1/W², 1/W − 1/W²) of Joseph's weights, rows of a C array the kernels index
+        cos, sin = np.cos(np.deg2rad(self.angles)), np.sin(np.deg2rad(self.angles))
+        self.widths = np.ascontiguousarray(np.stack(joseph_widths(cos, sin), axis=1))
         self._splat = _splat_nb if numba is not None else _splat_np
         self._gather = _gather_nb if numba is not None else _gather_np
 
-    def _geometry(self, theta_deg: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _geometry(self, tilt: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each disc voxel's detector column and depth bin at one tilt, and the tilt's Joseph widths."""
-        th = np.deg2rad(theta_deg)
+        th = np.deg2rad(self.angles[tilt])
         c, s = np.cos(th), np.sin(th)
         n_c = self.shape[2]
         col = self.x * c - self.z * s + centre(n_c)
         depth = (self.z * c + self.x * s) * self.pixel
         bins = np.clip(np.rint(depth / self.step).astype(np.int64) + self.half_bins, 0, self.centres.size - 1)
-        widths = np.array([w[0] for w in joseph_widths(np.array([c]), np.array([s]))], np.float32)
-        return col, bins, widths
+        return col, bins, self.widths[tilt]
 
     def to_flat(self, volume: np.ndarray) -> np.ndarray:
         """``(rows, thickness, columns)`` -> ``(disc voxels, rows)`` float32."""
@@ -648,7 +650,7 @@ class FocalSeriesOperator(LinearOperator):
         n_r, _, n_c = self.shape
         out = np.empty((len(tilts), self.planes.size, n_r, n_c), np.float32)
         for i, t in enumerate(tilts):
-            col, bins, widths = self._geometry(self.angles[t])
+            col, bins, widths = self._geometry(t)
             layers = np.zeros((self.centres.size, n_c + 2, n_r), np.float32)
             self._splat(flat, col, bins, layers, widths)
             used = np.flatnonzero(np.any(layers, axis=(1, 2)))
@@ -663,7 +665,7 @@ class FocalSeriesOperator(LinearOperator):
         n_r, _, n_c = self.shape
         out = np.zeros((self.z.size, n_r), np.float32)
         for i, t in enumerate(tilts):
-            col, bins, widths = self._geometry(self.angles[t])
+            col, bins, widths = self._geometry(t)
             used = np.unique(bins)
             spec = sfft.rfft2(np.asarray(data[i], np.float32), s=self.fshape).astype(np.complex64)
             acc = np.einsum("bkxy,kxy->bxy", self.h[used], spec)
