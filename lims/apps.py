@@ -6,4 +6,9 @@ class LimsConfig(AppConfig):
     verbose_name = "Labs and people"
 
     def ready(self):
-        from lims import api_schema  # noqa: F401  (registers the token auth scheme with the schema generator)
+        from lims import (
+            api_schema,  # noqa: F401  (registers the token auth scheme with the schema generator)
+            db,
+        )
+
+        db.connect_signals()
