@@ -446,3 +446,16 @@ def test_the_apis_filter_variant_leaves_the_pages_filter_class_as_it_was(db):
     assert isinstance(by_id.base_filters["lot"], django_filters.NumberFilter)
     assert "max_value" not in SlotFilter.base_filters["slot"].extra  # the page's class is untouched
     assert isinstance(SlotFilter.base_filters["lot"], django_filters.ModelChoiceFilter)
+
+
+def test_a_method_filter_runs_on_its_own_requests_filter_set(api, lab, member):
+    # The API's filter sets copy their filters one level deep (lims.api_base); a method filter (`q`) must still
+    # call its own request's filter set, with that request's value.
+    grids = make_grids(lab=lab, user=member, count=3)
+    from grids.models import Grid
+
+    Grid.objects.filter(pk=grids[0].pk).update(notes="cracked rim")
+    Grid.objects.filter(pk=grids[1].pk).update(notes="thin ice")
+    assert [g["id"] for g in api.get("/api/v1/grids/", {"q": "cracked"}).json()["results"]] == [grids[0].pk]
+    assert [g["id"] for g in api.get("/api/v1/grids/", {"q": "thin"}).json()["results"]] == [grids[1].pk]
+    assert api.get("/api/v1/grids/").json()["count"] == 3
