@@ -1,4 +1,4 @@
-"""Load test (issues 10 and 12): gunicorn on PostgreSQL, driven by locust from a second process, loopback only.
+"""Load test (issues 10 and 12): gunicorn on PostgreSQL, driven by wrk or locust from a second process, loopback only.
 
 `run()` (the `bench.load` section of `make bench`) and `python -m bench.load` do the same:
 
@@ -9,8 +9,10 @@
    runs in a child process, so this module never sets Django up itself;
 2. serve: gunicorn (`config.wsgi`, DEBUG off) on a free loopback port, in its own process group, waited
    for until it answers and killed at the end whatever happens;
-3. load: locust headless in another process, one phase at a time: the four endpoints of issue 10 alone
-   (back to back requests), then the mixed workload of issue 12; each phase's stats CSV is read back;
+3. load: another process, one phase at a time: the four endpoints of issue 10 alone (back to back requests),
+   then the mixed workload of issue 12. The list, filtered list and provenance phases run under wrk when it is
+   installed (`--tool` chooses), whose C client leaves the 2 cores to the server; the CSV export (its row count
+   is checked) and the mixed workload (logins, forms, uploads) under locust headless, its stats CSV read back;
 4. report: a table per phase (requests, failures, median, 95th percentile, requests/s) and the load average.
 
 `--check` (what .ci/run uses) exits 1 if any request failed.
@@ -23,6 +25,7 @@ import csv
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +34,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +50,10 @@ class Phase:
     classes: list[str]
     users: int
     seconds: int
+    # For wrk: the row's name and the paths requested in turn, from the fixture; None where only locust runs it
+    # (the CSV check counts rows, the mixed workload logs in and posts forms).
+    wrk_paths: Callable[[dict], list[str]] | None = None
+    wrk_name: str = ""
 
 
 @dataclass
@@ -64,6 +72,7 @@ class Result:
     rows: list[Row] = field(default_factory=list)
     load: tuple[float, float, float] = (0.0, 0.0, 0.0)
     failures: list[str] = field(default_factory=list)
+    tool: str = "locust"
 
 
 # --- 1. prepare (child process, Django set up on the bench database) ---------------------------------
@@ -224,13 +233,64 @@ def stop(process: subprocess.Popen) -> None:
 
 def phases(*, quick: bool, seconds: int) -> list[Phase]:
     short = 10 if quick else 20
+    readers = [
+        Phase("list", "`GET /api/v1/grids/?page_size=50`", ["GridListReader"], 8, short,
+              lambda f: ["/api/v1/grids/?page_size=50"], "grids ?page_size=50"),
+        Phase("filtered", "filtered list `?state=accepted&grid_type=…&page_size=50`", ["GridFilterReader"], 8, short,
+              lambda f: [f["filtered_url"]], "grids, filtered"),
+        Phase("provenance", "`GET /api/v1/grids/{id}/provenance/`", ["ProvenanceReader"], 8, short,
+              lambda f: [f"/api/v1/grids/{g}/provenance/" for g in f["grid_ids"]], "grids/{id}/provenance/"),
+    ]  # fmt: skip
     return [
-        Phase("list", "`GET /api/v1/grids/?page_size=50`", ["GridListReader"], 8, short),
-        Phase("filtered", "filtered list `?state=accepted&grid_type=…&page_size=50`", ["GridFilterReader"], 8, short),
-        Phase("provenance", "`GET /api/v1/grids/{id}/provenance/`", ["ProvenanceReader"], 8, short),
+        *readers,
         Phase("csv", "`GET /api/v1/grids/?format=csv` (every grid)", ["CsvExporter"], 1, 30 if quick else 60),
         Phase("mixed", "mixed workload", ["ApiClient", "BenchMember", "Reviewer", "Uploader"], 12, seconds),
     ]
+
+
+# wrk's script: the fixture's paths in turn with the read token, and its own summary on one line at the end.
+WRK_SCRIPT = """
+local paths = {%(paths)s}
+local n = 0
+wrk.headers["Authorization"] = "Token %(key)s"
+wrk.headers["Accept"] = "application/json"
+request = function()
+  n = n %% #paths + 1
+  return wrk.format("GET", paths[n])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRK-RESULT %%d %%d %%d %%d %%d\\n", summary.requests,
+    e.connect + e.read + e.write + e.status + e.timeout, summary.duration, latency:percentile(50), latency:percentile(95)))
+end
+"""
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def load_wrk(phase: Phase, *, port: int, fixture: dict, out: Path) -> Result:
+    """One endpoint phase driven by wrk: C, one thread, `phase.users` connections sending back to back. locust's
+    Python took a fifth of one of the 2 cores it shares with the server at 240 requests a second; wrk a few per
+    cent. Failures are non-2xx answers and socket errors."""
+    paths = phase.wrk_paths(fixture)
+    script = out / f"{phase.key}.lua"
+    script.write_text(WRK_SCRIPT % {"paths": ", ".join(json.dumps(p) for p in paths), "key": fixture["read_key"]})
+    command = ["wrk", "-t1", f"-c{phase.users}", f"-d{phase.seconds}s", "--timeout", "30s", "-s", str(script),
+               f"http://127.0.0.1:{port}{paths[0]}"]  # fmt: skip
+    load_before = os.getloadavg()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=phase.seconds + 120)
+    load_after = os.getloadavg()
+    result = Result(phase, load=tuple(max(a, b) for a, b in zip(load_before, load_after, strict=True)), tool="wrk")
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK-RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no summary ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    requests, failures, micros, median, p95 = (int(v) for v in line.split()[1:])
+    result.rows.append(Row(phase.wrk_name, requests, failures, median / 1000, p95 / 1000, requests / (micros / 1e6)))
+    if failures:
+        result.failures.append(f"GET {phase.wrk_name}: {failures} non-2xx answers or socket errors (wrk)")
+    return result
 
 
 def load(phase: Phase, *, port: int, fixture_path: Path, out: Path) -> Result:
@@ -276,15 +336,17 @@ def load(phase: Phase, *, port: int, fixture_path: Path, out: Path) -> Result:
 
 def table(results: list[Result]) -> list[str]:
     lines = [
-        "| Phase | Endpoint | Users | Requests | Failures | Median (ms) | 95th pct (ms) | Requests/s | Load avg (1 min) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| Phase | Endpoint | Tool | Users | Requests | Failures | Median (ms) | 95th pct (ms) | Requests/s "
+        "| Load avg (1 min) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         for row in result.rows:
             if len(result.rows) == 2 and row.name == "all":
                 continue  # a one-endpoint phase: the aggregate repeats the endpoint
             lines.append(
-                f"| {result.phase.title} | {row.name} | {result.phase.users} | {row.requests:,} | {row.failures} "
+                f"| {result.phase.title} | {row.name} | {result.tool} | {result.phase.users} | {row.requests:,} "
+                f"| {row.failures} "
                 f"| {row.median_ms:.0f} | {row.p95_ms:.0f} | {row.rps:.1f} | {result.load[0]:.2f} |"
             )
     return lines
@@ -299,6 +361,7 @@ def bench(
     quick: bool,
     only: list[str] | None = None,
     pidfile: Path | None = None,
+    tool: str = "auto",
 ) -> tuple[str, list[Result]]:
     with tempfile.TemporaryDirectory(prefix="lims-load-") as tmp:
         folder = Path(tmp)
@@ -320,7 +383,10 @@ def bench(
                 if only and phase.key not in only:
                     continue
                 print(f"== load: {phase.title}, {phase.users} users, {phase.seconds} s", file=sys.stderr, flush=True)
-                results.append(load(phase, port=port, fixture_path=fixture_path, out=folder))
+                if phase.wrk_paths and tool != "locust" and (tool == "wrk" or wrk_available()):
+                    results.append(load_wrk(phase, port=port, fixture=fixture, out=folder))
+                else:
+                    results.append(load(phase, port=port, fixture_path=fixture_path, out=folder))
         finally:
             stop(server)
         errors = [
@@ -330,12 +396,15 @@ def bench(
         "python -m bench.load"
         + (" --quick" if quick else "")
         + f" --grids {n_grids} --seconds {seconds} --workers {workers}"
+        + (f" --tool {tool}" if tool != "auto" else "")
     )
     lines = [
         "## Load test: gunicorn on PostgreSQL, locust from a second process (issues 10 and 12)\n",
         f"{fixture['grids']:,} grids with their records (`bench.dashboard.populate`; {fixture['filled']}, prepare took "
         f"{prepared:.0f} s) in PostgreSQL; gunicorn `config.wsgi` with {workers} sync workers, DEBUG off, persistent "
-        "database connections; locust 2 headless on the same machine, loopback only. Command: "
+        "database connections; the load tool on the same machine, loopback only: wrk (C, one thread) for the "
+        "single-endpoint phases where it is installed, locust 2 headless for the CSV export, the mixed workload and "
+        "wherever wrk is not (the Tool column). Command: "
         f"`{command}` (or `make bench`).\n",
         "Issue 10's endpoints run one at a time, each user sending its next request as soon as the answer came "
         "(a read-only API token); the CSV export is one client fetching every grid again and again. The mixed "
@@ -372,6 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", help="comma-separated: list,filtered,provenance,csv,mixed (default: all)")
     parser.add_argument("--check", action="store_true", help="exit 1 if any request failed (CI)")
     parser.add_argument("--pidfile", type=Path, help="where gunicorn writes its pid")
+    parser.add_argument("--tool", choices=["auto", "wrk", "locust"], default="auto",
+                        help="load tool of the single-endpoint phases (auto: wrk where installed)")  # fmt: skip
     args = parser.parse_args(argv)
     # A SIGTERM (CI's timeout, a trap) unwinds like Ctrl-C does, so the finally clause stops gunicorn.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -380,10 +451,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     text, results = bench(
         db_url=args.db, n_grids=args.grids, seconds=args.seconds, workers=args.workers, quick=args.quick,
-        only=args.phases.split(",") if args.phases else None, pidfile=args.pidfile,
+        only=args.phases.split(",") if args.phases else None, pidfile=args.pidfile, tool=args.tool,
     )  # fmt: skip
     print(text)
-    failed = sum(row.failures for r in results for row in r.rows if row.name == "all") + sum(
+    failed = sum(row.failures for r in results for row in r.rows if row.name == "all" or r.tool == "wrk") + sum(
         1 for r in results for f in r.failures if f.startswith("locust:")
     )
     if args.check and failed:
