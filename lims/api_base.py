@@ -65,14 +65,14 @@ def _counted_rows(queryset: QuerySet) -> tuple:
 
     Compiling the WHERE clause alone costs a fifth of compiling the whole counting query, select list and
     ordering included, and was most of the count cache's cost on a list request (issue 10). A query that a
-    WHERE clause does not describe (grouped, DISTINCT, a union, `extra()`, a slice, a filtered relation, a
+    WHERE clause does not describe (grouped, DISTINCT, a union, `extra()` columns or tables, a slice, a filtered relation, a
     filter on an aggregate) is described by its whole SQL instead. Raises EmptyResultSet for a query that can
     match nothing."""
     query = queryset.query
     joins = []
     plain = not (
-        query.combinator or query.distinct or query.extra or query.group_by is not None or query.is_sliced
-        or query.where.contains_aggregate
+        query.combinator or query.distinct or query.extra or query.extra_tables or query.group_by is not None
+        or query.is_sliced or query.where.contains_aggregate
     )  # fmt: skip
     for alias, join in query.alias_map.items():
         if not query.alias_refcount[alias]:

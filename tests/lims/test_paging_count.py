@@ -75,6 +75,9 @@ def test_the_count_key_tells_apart_what_the_where_clause_alone_does_not(lab, mem
     assert api_base._counted_rows(joined) != api_base._counted_rows(plain)
     assert api_base._counted_rows(joined.distinct()) != api_base._counted_rows(joined)
     assert api_base._counted_rows(plain) != api_base._counted_rows(Seeding.objects.filter(lab=lab))
+    # extra(tables=…) adds a table to FROM (a cross join) without touching the WHERE clause.
+    crossed = Grid.objects.filter(lab=lab).extra(tables=["lims_lab"])  # noqa: S610 - the case itself
+    assert api_base._counted_rows(crossed) != api_base._counted_rows(plain)
     everything = api_base._counted_rows(Grid.objects.all())
     assert everything[3] == ""  # no WHERE clause at all
 
