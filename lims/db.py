@@ -10,10 +10,12 @@ same value (`datetime.timezone.utc` attached) in about 1 µs; this module puts i
 from __future__ import annotations
 
 import datetime
+import functools
 
 from django.db.backends.signals import connection_created
 
 
+@functools.cache
 def _compiled_utc_loader():
     """A text-format `timestamptz` loader class that Django's cursor check accepts (it compares the loader's
     `timezone` with the connection's) and whose `load` is psycopg's compiled one, or None without psycopg 3."""
@@ -42,22 +44,16 @@ def _compiled_utc_loader():
     return UtcTimestamptzLoader
 
 
-_UTC_LOADER = None
-
-
 def use_compiled_timestamps(sender, connection, **kwargs) -> None:
     """On a new PostgreSQL connection in UTC, register the compiled `timestamptz` loader (see the module)."""
-    global _UTC_LOADER
     if connection.vendor != "postgresql" or getattr(connection, "timezone", None) is not datetime.UTC:
         return
     raw = connection.connection
     adapters = getattr(raw, "adapters", None)  # psycopg 2 has none: its own loader is compiled already
     if adapters is None or raw.info.parameter_status("TimeZone") != "UTC":
         return
-    if _UTC_LOADER is None:
-        _UTC_LOADER = _compiled_utc_loader()
-    if _UTC_LOADER is not None:
-        adapters.register_loader("timestamptz", _UTC_LOADER)
+    if (loader := _compiled_utc_loader()) is not None:
+        adapters.register_loader("timestamptz", loader)
 
 
 def connect_signals() -> None:

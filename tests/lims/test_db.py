@@ -9,12 +9,6 @@ from django.db import connection
 from lims import db as lims_db
 
 
-def _now_and_ago(cursor_sql: str) -> list:
-    with connection.cursor() as cursor:
-        cursor.execute(cursor_sql)
-        return cursor.fetchall()
-
-
 @pytest.mark.summaries_unchecked  # the registration time is rewritten past the services on purpose
 def test_timestamps_come_back_aware_in_utc_and_equal_to_what_was_stored(lab, member):
     from tests.factories import make_grids
@@ -26,27 +20,26 @@ def test_timestamps_come_back_aware_in_utc_and_equal_to_what_was_stored(lab, mem
     assert read == stored and read.tzinfo is datetime.UTC
 
 
-def test_a_postgresql_connection_in_utc_reads_timestamps_with_the_compiled_loader(db):
+def test_the_compiled_loader_is_in_place_exactly_on_a_postgresql_connection(db):
+    from django.db.models import DateTimeField, Value
+
+    from grids.models import GridType
+
     connection.ensure_connection()
     adapters = getattr(connection.connection, "adapters", None)
-    if connection.vendor != "postgresql":
-        # SQLite's timestamps are text that Django converts; the hook leaves such a connection as it was.
-        lims_db.use_compiled_timestamps(sender=None, connection=connection)
-        assert adapters is None
-        return
-    from psycopg.pq import Format
+    registered = None
+    if adapters is not None:
+        from psycopg.pq import Format
 
-    loader = adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT)
-    assert loader.__name__ == "UtcTimestamptzLoader" and loader.timezone is datetime.UTC
-    # Django's per-cursor check accepts it (no loader registered on the cursor), and the values are Django's.
-    rows = _now_and_ago(
-        "SELECT TIMESTAMPTZ '2026-12-07 14:00:00.5+00', TIMESTAMPTZ '1999-01-01 00:00:00+05', NULL::timestamptz"
-    )
-    assert rows == [(
-        datetime.datetime(2026, 12, 7, 14, 0, 0, 500000, tzinfo=datetime.UTC),
-        datetime.datetime(1998, 12, 31, 19, 0, tzinfo=datetime.UTC), None,
-    )]  # fmt: skip
-    assert rows[0][0].tzinfo is datetime.UTC
+        registered = adapters.get_loader(adapters.types["timestamptz"].oid, Format.TEXT).__name__
+    # SQLite's timestamps are text that Django converts: the hook leaves such a connection alone.
+    assert (registered == "UtcTimestamptzLoader") == (connection.vendor == "postgresql")
+    # Either way a timestamp sent and read back is the same aware value in datetime's own UTC, whatever the
+    # offset it was written with; on PostgreSQL it came back through that loader (no cursor-level one).
+    sent = datetime.datetime(1999, 1, 1, 0, 0, 0, 500000, tzinfo=datetime.timezone(datetime.timedelta(hours=5)))
+    # (grid types are seeded by a migration, so the query has a row to carry the value)
+    value = GridType.objects.annotate(t=Value(sent, output_field=DateTimeField())).values_list("t", flat=True)[0]
+    assert value == sent and value.tzinfo is datetime.UTC
 
 
 def test_only_a_utc_postgresql_connection_gets_the_compiled_loader():
