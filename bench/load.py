@@ -266,6 +266,13 @@ end
 """
 
 
+def _run_measuring_load(command: list[str], **kwargs) -> tuple[subprocess.CompletedProcess, tuple[float, ...]]:
+    """Run a load tool to its end; with it the higher of the load averages before and after, each of the three."""
+    before = os.getloadavg()
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    return done, tuple(max(a, b) for a, b in zip(before, os.getloadavg(), strict=True))
+
+
 def wrk_available() -> bool:
     return shutil.which("wrk") is not None
 
@@ -279,10 +286,8 @@ def load_wrk(phase: Phase, *, port: int, fixture: dict, out: Path) -> Result:
     script.write_text(WRK_SCRIPT % {"paths": ", ".join(json.dumps(p) for p in paths), "key": fixture["read_key"]})
     command = ["wrk", "-t1", f"-c{phase.users}", f"-d{phase.seconds}s", "--timeout", "30s", "-s", str(script),
                f"http://127.0.0.1:{port}{paths[0]}"]  # fmt: skip
-    load_before = os.getloadavg()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=phase.seconds + 120)
-    load_after = os.getloadavg()
-    result = Result(phase, load=tuple(max(a, b) for a, b in zip(load_before, load_after, strict=True)), tool="wrk")
+    done, load = _run_measuring_load(command, timeout=phase.seconds + 120)
+    result = Result(phase, load=load, tool="wrk")
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("WRK-RESULT ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no summary ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
@@ -301,10 +306,8 @@ def load(phase: Phase, *, port: int, fixture_path: Path, out: Path) -> Result:
         "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", *phase.classes,
     ]  # fmt: skip
     env = {**os.environ, "LOAD_FIXTURE": str(fixture_path)}
-    load_before = os.getloadavg()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=phase.seconds + 300)
-    load_after = os.getloadavg()
-    result = Result(phase, load=tuple(max(a, b) for a, b in zip(load_before, load_after, strict=True)))
+    done, load = _run_measuring_load(command, cwd=ROOT, env=env, timeout=phase.seconds + 300)
+    result = Result(phase, load=load)
     stats = Path(f"{prefix}_stats.csv")
     if not stats.is_file():
         raise RuntimeError(f"locust wrote no stats ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")

@@ -80,33 +80,3 @@ def test_the_count_key_tells_apart_what_the_where_clause_alone_does_not(lab, mem
     assert api_base._counted_rows(crossed) != api_base._counted_rows(plain)
     everything = api_base._counted_rows(Grid.objects.all())
     assert everything[3] == ""  # no WHERE clause at all
-
-
-def test_datetime_text_is_what_drfs_datetime_field_answers():
-    import datetime
-    import zoneinfo
-
-    from rest_framework import serializers
-
-    values = [
-        datetime.datetime(2026, 3, 29, 1, 30, tzinfo=datetime.UTC),  # a DST change in Berlin
-        datetime.datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=datetime.UTC),
-        datetime.datetime(2026, 7, 1, 12, tzinfo=zoneinfo.ZoneInfo("Asia/Tokyo")),
-        datetime.datetime(9999, 12, 31, 23, tzinfo=datetime.UTC),  # past the end east of UTC
-        datetime.datetime(2026, 1, 1),  # noqa: DTZ001 - a naive value on purpose
-        None,
-    ]
-    zones = ("UTC", "Etc/UTC", "Europe/Berlin", "America/New_York")
-    for zone in (datetime.UTC, *(zoneinfo.ZoneInfo(name) for name in zones)):
-        ours, drf = api_base.datetime_text(zone), serializers.DateTimeField(default_timezone=zone).to_representation
-        for value in values:
-            assert _answer(ours, value) == _answer(drf, value), (zone, value)
-
-
-def _answer(write, value):
-    from rest_framework import serializers
-
-    try:
-        return write(value)
-    except serializers.ValidationError as error:
-        return ("error", error.detail)
