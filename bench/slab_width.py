@@ -30,8 +30,13 @@ from reconstruction.engine import operators, projectors
 from reconstruction.engine.iterative import sirt
 
 ROOT = Path(__file__).resolve().parents[1]
-#: The names through which the operators reach the projector kernels.
-KERNELS = ("forward_slab", "forward_slab_ray", "back_slab", "_nb_back_update")
+#: Where the operators reach the projector kernels: (class or module, attribute, the projectors' name).
+KERNELS = (
+    (operators.ParallelBeamProjector, "project", "forward_slab"),
+    (operators.ParallelBeamProjector, "back_project", "back_slab"),
+    (operators.RayDrivenProjector, "project", "forward_slab_ray"),
+    (operators, "_nb_back_update", "_nb_back_update"),
+)
 
 
 def _projectors_at(rev: str, into: Path) -> ModuleType:
@@ -48,8 +53,11 @@ def _projectors_at(rev: str, into: Path) -> ModuleType:
 
 
 def _use(module: ModuleType) -> None:
-    for name in KERNELS:
-        setattr(operators, name, getattr(module, name))
+    """Make SIRT's operators call ``module``'s kernels. The operator classes hold their projections as
+    class attributes (bound when the class was made), so those are what is swapped, not module names."""
+    for owner, attribute, name in KERNELS:
+        kernel = getattr(module, name)
+        setattr(owner, attribute, staticmethod(kernel) if isinstance(owner, type) else kernel)
 
 
 def _problem(rows: int) -> tuple[np.ndarray, np.ndarray]:
