@@ -685,11 +685,12 @@ def normalise_parameters(method: str, parameters: dict[str, Any], dataset: Datas
 
 # Slices per slab. The engine vectorises over the slices of a slab, and a slab's fixed cost per voxel and tilt is
 # shared by its slices: measured here (SIRT, 131 tilts, 256 columns, one thread, the same 64 slices) 4 slabs of 16
-# took 2.5×, 2 slabs of 32 1.4× the time of one slab of 64. So a job is cut into no more slabs than its worker
-# processes can run at once: the volume's rows and the two FSC halves (each half the tilts of the central band:
-# together about the work of the band's rows) are shared out over the processes, each slab of at least MIN_SLAB_ROWS
-# and at most MAX_SLAB_ROWS slices (more slabs than processes beyond: a slab lost with its worker is then a small
-# part of the job); 32 when no worker said it is up.
+# took 2.5×, 2 slabs of 32 1.4× the time of one slab of 64 (1.22× after the projector changes of 2026-12-08, see
+# docs/benchmarks.md). So a job is cut into no more slabs than its worker processes can run at once: the volume's
+# rows and the two FSC halves (each half the tilts of the central band: together about the work of the band's rows)
+# are shared out over the processes, each slab of at least MIN_SLAB_ROWS and at most MAX_SLAB_ROWS slices (more
+# slabs than processes beyond: a slab lost with its worker is then a small part of the job); 32 when no worker said
+# it is up.
 DEFAULT_SLAB_ROWS = 32
 MIN_SLAB_ROWS = 16
 MAX_SLAB_ROWS = 128
