@@ -375,16 +375,15 @@ if HAVE_NUMBA:
         return out
 
     @numba.njit(cache=True, nogil=True)
-    def _ray_range(x0, step, n, lo, hi):  # pragma: no cover - compiled
-        """Narrow [lo, hi] to the t with -1 < x0 + step·t < n (with one sample of slack)."""
+    def _ray_range(start, step, n, lo, hi):  # pragma: no cover - compiled
+        """Narrow [lo, hi] to the t whose ``start + step·t`` lies within (-5, n + 4) along one axis, with one
+        sample of slack: every sample of four neighbouring rays from ``start`` that can fall in the volume."""
         if step > 1e-12:
-            lo = max(lo, int(np.floor((-1.0 - x0) / step)) - 1)
-            hi = min(hi, int(np.ceil((n - x0) / step)) + 1)
+            lo = max(lo, int(np.floor((-1.0 - start - 4.0) / step)) - 1)
+            hi = min(hi, int(np.ceil((n - start + 4.0) / step)) + 1)
         elif step < -1e-12:
-            lo = max(lo, int(np.floor((n - x0) / step)) - 1)
-            hi = min(hi, int(np.ceil((-1.0 - x0) / step)) + 1)
-        elif x0 <= -1.0 or x0 >= n:
-            hi = lo - 1
+            lo = max(lo, int(np.floor((n - start + 4.0) / step)) - 1)
+            hi = min(hi, int(np.ceil((-1.0 - start - 4.0) / step)) + 1)
         return lo, hi
 
     @numba.njit(cache=True, nogil=True, inline="always")
@@ -426,20 +425,8 @@ if HAVE_NUMBA:
     @numba.njit(cache=True, nogil=True)
     def _quad_range(ca, sa, x0, z0, nx, nz, half):  # pragma: no cover - compiled
         """The t range covering four neighbouring rays from (z0, x0) (the samples outside are skipped per ray)."""
-        lo, hi = -half, half
-        if sa > 1e-12:
-            lo = max(lo, int(np.floor((-1.0 - x0 - 4.0) / sa)) - 1)
-            hi = min(hi, int(np.ceil((nx - x0 + 4.0) / sa)) + 1)
-        elif sa < -1e-12:
-            lo = max(lo, int(np.floor((nx - x0 + 4.0) / sa)) - 1)
-            hi = min(hi, int(np.ceil((-1.0 - x0 - 4.0) / sa)) + 1)
-        if ca > 1e-12:
-            lo = max(lo, int(np.floor((-1.0 - z0 - 4.0) / ca)) - 1)
-            hi = min(hi, int(np.ceil((nz - z0 + 4.0) / ca)) + 1)
-        elif ca < -1e-12:
-            lo = max(lo, int(np.floor((nz - z0 + 4.0) / ca)) - 1)
-            hi = min(hi, int(np.ceil((-1.0 - z0 - 4.0) / ca)) + 1)
-        return lo, hi
+        lo, hi = _ray_range(x0, sa, nx, -half, half)
+        return _ray_range(z0, ca, nz, lo, hi)
 
     @numba.njit(parallel=True, cache=True, nogil=True)
     def _nb_forward_ray(vol, cos, sin, out, cx, cz, dc, half):  # pragma: no cover - compiled
