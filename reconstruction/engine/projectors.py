@@ -31,12 +31,13 @@ The compiled kernels update the slices eight at a time with explicit vector intr
 (:mod:`reconstruction.engine._simd`, same numbers as the scalar loop), the rest one by one: left to
 LLVM, the slice loop paid an aliasing check and a trip-count dispatch per sample, which on slabs of
 8–32 slices cost more than the update (issue 8). The slab forward projector computes a voxel's
-detector coordinates for all its tilts in one vectorised loop before the updates, and the
-ray-driven one walks a large volume one cache-sized band of rows at a time (every tilt's rays take
-their samples in the band before the next band), so that it does not wait on memory, nor on a
-second worker process sharing it; neither changes the order of any sum. Precomputed geometry tables (per tilt and ray: sample
-index and weights, 97 MB for 131 tilts of 256²) and branch-free per-row geometry were measured too and
-were no faster (docs/benchmarks.md, bench.reconstruction).
+detector coordinates for all its tilts in one vectorised loop before the updates; the ray-driven
+one walks a volume larger than :data:`RAY_BAND_BYTES` one band of rows at a time (every tilt's
+rays take their samples in the band before the next band), so the band stays in cache instead of
+the volume being streamed once per tilt, which a second worker process on the other core slowed
+further. Neither changes the order of any sum. Precomputed geometry tables (per tilt and ray:
+sample index and weights, 97 MB for 131 tilts of 256²) and branch-free per-row geometry were
+measured too and were no faster (docs/benchmarks.md, bench.reconstruction).
 """
 
 from __future__ import annotations
@@ -271,10 +272,11 @@ if HAVE_NUMBA:
         sinogram rows (no store-to-load dependency chain) while each voxel row is read once. Per
         voxel, the detector coordinates of all the block's tilts are computed first, in one loop
         LLVM vectorises (the same IEEE operations as one by one), then the updates run; and the
-        tilts are taken in interleaved order (a0, a0 + h, a0 + 1, ...), so consecutive updates land
-        on detector bins far apart instead of on the same bin of neighbouring tilts, whose rows lie
-        a multiple of 4 KiB apart (the CPU then stalls the load behind the previous store).
-        Neither changes a sum: each sinogram value still receives its voxels in (z, x) order.
+        tilts are taken in interleaved order (a0, a0 + h, a0 + 1, ...), which measured faster than
+        tilt order at 8–64 slices: consecutive updates then land on bins far apart rather than on
+        the same bin of neighbouring tilts, whose rows lie a multiple of 4 KiB apart (likely
+        false store-to-load aliasing; not confirmed with counters). Neither changes a sum: each
+        sinogram value still receives its voxels in (z, x) order.
         """
         nt, nc, ns = out.shape
         nz, nx, _ = vol.shape
@@ -548,6 +550,15 @@ def _angle_blocks(n_tilts: int) -> int:
 #: of a 128² slice (16 tilts, 2.6·10⁵ updates) takes about 0.3 ms on one core.
 SERIAL_WORK = 2_000_000
 
+#: Bytes of volume per band of the ray-driven forward projector: half the L2 cache of one core on the
+#: machines measured (1 MiB), so a band and the tilts' sinogram rows it feeds stay there.
+RAY_BAND_BYTES = 512 * 1024
+
+
+def ray_band_rows(columns: int, slices: int) -> int:
+    """Volume rows (z) per band of :func:`forward_slab_ray` for a volume ``columns`` wide of ``slices`` slices."""
+    return max(1, RAY_BAND_BYTES // max(1, 4 * columns * slices))
+
 
 def _serial(n_tilts: int, nz: int, nx: int, ns: int) -> bool:
     return n_tilts * nz * nx * ns < SERIAL_WORK or numba.get_num_threads() == 1
@@ -712,21 +723,11 @@ def forward_slab_ray(
     v = np.ascontiguousarray(vol, np.float32)
     if _use_numba(backend):
         band = ray_band_rows(nx, ns)
-        if band >= nz:  # the volume fits the cache: one pass
+        if band >= nz:  # fits one band: the single pass, whose four rays in lockstep are faster on few slices
             return _copy_back(_nb_forward_ray(v, cos, sin, _c_out(out), cx, cz, float(axis_offset), half), out)
         ray = _nb_forward_ray_banded(v, cos, sin, _c_out(out), cx, cz, float(axis_offset), half, band)
         return _copy_back(ray, out)
     return _np_forward_ray(v, cos, sin, out, cx, cz, float(axis_offset), half)
-
-
-#: Bytes of volume per band of the ray-driven forward projector: half the L2 cache of one core on the
-#: machines measured (1 MiB), so a band and the tilts' sinogram rows it feeds stay there.
-RAY_BAND_BYTES = 512 * 1024
-
-
-def ray_band_rows(columns: int, slices: int) -> int:
-    """Volume rows (z) per band of :func:`forward_slab_ray` for a volume ``columns`` wide of ``slices`` slices."""
-    return max(1, RAY_BAND_BYTES // max(1, 4 * columns * slices))
 
 
 def _use_numba(backend: str) -> bool:

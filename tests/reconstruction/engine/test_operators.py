@@ -273,9 +273,16 @@ def test_ray_projection_in_bands_of_rows_gives_the_numbers_of_one_pass(monkeypat
     assert np.count_nonzero(banded) > 0.5 * banded.size
 
 
-def test_ray_band_rows_keep_a_band_within_the_cache_budget():
+@pytest.mark.parametrize("columns, slices", [(256, 32), (256, 64), (250, 13), (2048, 1)])
+def test_a_ray_band_is_as_many_rows_as_fit_the_cache_budget(columns, slices):
     from reconstruction.engine.projectors import RAY_BAND_BYTES, ray_band_rows
 
-    assert ray_band_rows(256, 32) == RAY_BAND_BYTES // (4 * 256 * 32)
-    assert ray_band_rows(256, 64) * 4 * 256 * 64 <= RAY_BAND_BYTES
-    assert ray_band_rows(4096, 4096) == 1  # never zero rows, however wide the slab
+    row = 4 * columns * slices  # one z row of float32 voxels
+    rows = ray_band_rows(columns, slices)
+    assert rows * row <= RAY_BAND_BYTES < (rows + 1) * row
+
+
+def test_a_ray_band_is_one_row_when_a_row_alone_is_past_the_budget():
+    from reconstruction.engine.projectors import ray_band_rows
+
+    assert ray_band_rows(4096, 4096) == 1
