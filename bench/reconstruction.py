@@ -7,6 +7,9 @@ one process pinned to one thread (NUMBA_NUM_THREADS=1, OMP_NUM_THREADS=1, pool s
 shows distribution and not threading. The timed path is the product's: `dataset_decide(accept=True)` → job
 and slabs recorded → tasks through a real broker → slabs on the workers → assembly (MRC, previews, histogram,
 even/odd FSC) → `succeeded`. "Direct" is `reconstruction.engine.reconstruct` on the same data in one thread.
+After the jobs, the engine alone runs the last 2-worker job's split (each process's slabs as the engine's own calls,
+one after another here, then the FSC): what that split allows before any queue, database or assembly, so the report
+tells the engine's cost of cutting the volume apart from what the job machinery loses.
 
 It runs in a subprocess on PostgreSQL and Redis when they answer (BENCH_DATABASE_URL, default database
 `lims_bench` on 127.0.0.1; Redis db 14), else on a SQLite file and the file-system broker (the embedded default).
@@ -177,6 +180,8 @@ def _measure(repeats: int, quick: bool) -> dict:
             "slab_seconds": sum(s.seconds or 0 for s in slabs),
             "volume_slab_seconds": sum(s.seconds or 0 for s in slabs if s.part == "volume"),
             "iterations": job.parameters.get("iterations"),
+            # which process ran what: the split whose engine work split_engine() times
+            "layout": [[s.part, s.start, s.stop, s.worker] for s in sorted(slabs, key=lambda s: s.index)],
         }
 
     results = {"backend": os.environ.get("BENCH_BACKEND"), "shape": [len(angles), rows, columns]}
@@ -187,29 +192,51 @@ def _measure(repeats: int, quick: bool) -> dict:
     start, stop = services.fsc_halves(dataset)
     from reconstruction.engine.quality import fourier_shell_correlation
 
-    direct, volume_only = [], []
+    def slab_engine(part: str, rows: slice) -> np.ndarray:
+        # what the job's slab of this part and these rows asks of the engine (services.run_engine's call)
+        tilts = services.HALF_TILTS.get(part, slice(None))
+        data = np.ascontiguousarray(projections[tilts, rows])
+        return engine.reconstruct(data, angles[tilts], method="sirt", **kwargs)
+
+    direct, volume_only, fsc_only = [], [], []
     for _ in range(repeats):
         # The same engine work as the job, in one process: the volume, then the even and odd halves of the central
         # band and their FSC (the job's machinery is what the job adds on top of these).
         t0 = time.perf_counter()
         engine.reconstruct(projections, angles, method="sirt", **kwargs)
         t1 = time.perf_counter()
-        halves = [
-            engine.reconstruct(np.ascontiguousarray(projections[t, start:stop]), angles[t], method="sirt", **kwargs)
-            for t in (slice(0, None, 2), slice(1, None, 2))
-        ]
+        halves = [slab_engine(part, slice(start, stop)) for part in ("even", "odd")]
+        t2 = time.perf_counter()
         fourier_shell_correlation(*halves, pixel_size_um=pixel)
         direct.append(time.perf_counter() - t0)
         volume_only.append(t1 - t0)
+        fsc_only.append(time.perf_counter() - t2)
     results["direct"] = direct
     results["volume_only"] = volume_only
+    results["fsc"] = fsc_only
+
+    def split_engine(layout: list, repeats: int) -> list[float]:
+        """The engine alone on a job's split: each process's slabs as the engine's own calls, one after another
+        in this process, and the FSC once; the busier process's time, per repeat."""
+        busiest = []
+        for _ in range(repeats):
+            per_worker: dict[str, float] = {}
+            for part, first, stop, worker in layout:
+                t0 = time.perf_counter()
+                slab_engine(part, slice(first, stop))
+                per_worker[worker] = per_worker.get(worker, 0.0) + time.perf_counter() - t0
+            busiest.append(max(per_worker.values()) + statistics.median(fsc_only))
+        return busiest
+
     results["one_job"] = one_job
+    results["split_engine"] = split_engine
     return results
 
 
 def _child(repeats: int, quick: bool, workers: int) -> None:
     results = _measure(repeats, quick)
     one_job = results.pop("one_job")
+    split_engine = results.pop("split_engine")
     folder = Path(os.environ["BENCH_FOLDER"])
     env = dict(os.environ)
     timings: dict[str, list[float]] = {}
@@ -225,6 +252,8 @@ def _child(repeats: int, quick: bool, workers: int) -> None:
         details[str(count)] = runs[-1][1]
     results["jobs"] = timings
     results["details"] = details
+    if str(workers) in details:  # the engine bound of the split the last job of the most workers ran
+        results["split_engine"] = split_engine(details[str(workers)]["layout"], len(results["direct"]))
     print("BENCH-RESULT " + json.dumps(results))
 
 
@@ -252,6 +281,7 @@ def run(quick: bool = False) -> str:
     d1, d2 = data["details"]["1"], data["details"]["2"]
     slab_work = d1["slab_seconds"]
     load = open("/proc/loadavg").read().split()[0] if Path("/proc/loadavg").exists() else "?"
+    bound = _split_bound(data, direct, two)
     return "\n".join(
         [
             "## Reconstruction jobs: accept to volume",
@@ -277,9 +307,31 @@ def run(quick: bool = False) -> str:
             f"machinery's). Of the 1-worker job, {slab_work:.2f} s is the slabs' engine work "
             f"({(slab_work / direct - 1) * 100:+.0f}% against the direct calls); the rest is the queue, the database and "
             "the assembly (MRC, previews, histogram, FSC).",
+            *bound,
             "",
         ]
     )
+
+
+def _split_bound(data: dict, direct: float, two: float) -> list[str]:
+    """What the engine allows for the 2-worker job's split, and how much of it the jobs reach."""
+    if "split_engine" not in data:
+        return []
+    busiest = statistics.median(data["split_engine"])
+    layout = data["details"]["2"]["layout"]
+    per_worker: dict[str, list[str]] = {}
+    for part, first, stop, worker in layout:
+        label = f"slices {first}–{stop - 1}" if part == "volume" else f"the {part} half"
+        per_worker.setdefault(worker, []).append(label)
+    split = "; ".join(" then ".join(labels) for labels in per_worker.values())
+    ratio = statistics.median(data["jobs"]["1"]) / two
+    return [
+        f"- The engine alone on the 2-worker job's split ({split}; each process's slabs as the engine's own calls, "
+        f"one after another in one process, then the FSC): {busiest:.2f} s on the busier process (runs "
+        f"{', '.join(f'{t:.2f}' for t in data['split_engine'])}), against {direct:.2f} s for the 1-worker work. So "
+        f"this split allows at most **{direct / busiest:.2f}×** before any queue, database or assembly; the jobs' "
+        f"{ratio:.2f}× is {ratio / (direct / busiest) * 100:.0f}% of it.",
+    ]
 
 
 if __name__ == "__main__":

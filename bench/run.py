@@ -64,14 +64,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    earlier = args.output.read_text() if args.output.is_file() else ""
+    previous = read_sections(earlier)
+    dated = f"- Date: {started}\n"
+    full_run = re.search(r"^- Date: ([^\n(]+?)\s*(?:\(|$)", earlier, flags=re.M)
+    if args.only and full_run:
+        # a partial rerun: the header keeps the whole run's date (each section carries its own stamp)
+        dated = f"- Date: {full_run.group(1)} (since then rerun alone: {', '.join(args.only)}, {started})\n"
     parts = [
         "# Benchmarks\n",
         "Written by `make bench` (`python -m bench.run"
         + (" --quick" if args.quick else "")
         + "`); numbers are medians of repeated runs, peers measured in the same process.\n",
-        f"- Date: {started}\n- Machine: {machine_summary()}\n",
+        f"{dated}- Machine: {machine_summary()}\n",
     ]
-    previous = read_sections(args.output.read_text()) if args.output.is_file() else {}
     load = os.getloadavg()[0]
     for name in SECTIONS + [n for n in args.only or [] if n not in SECTIONS]:
         if args.only and name not in args.only:
