@@ -6,7 +6,8 @@ engine's cell phantom, reconstructed by the default job (SIRT) into a 64 × 256 
 one process pinned to one thread (NUMBA_NUM_THREADS=1, OMP_NUM_THREADS=1, pool solo), so the 2-worker ratio
 shows distribution and not threading. The timed path is the product's: `dataset_decide(accept=True)` → job
 and slabs recorded → tasks through a real broker → slabs on the workers → assembly (MRC, previews, histogram,
-even/odd FSC) → `succeeded`. "Direct" is `reconstruction.engine.reconstruct` on the same data in one thread.
+even/odd FSC) → `succeeded`. "Direct" is the engine on the same data in one thread, through the call each slab
+makes (`services.run_engine`: `reconstruction.engine.reconstruct` with the job's parameters), with no job around it.
 After the jobs, the engine alone runs the last 2-worker job's split (each process's slabs as the engine's own calls,
 one after another here, then the FSC): what that split allows before any queue, database or assembly, so the report
 tells the engine's cost of cutting the volume apart from what the job machinery loses.
@@ -114,7 +115,7 @@ def _measure(repeats: int, quick: bool) -> dict:
     from grids import services as grid_services
     from grids.models import Grid, GridType
     from lims.models import Lab, Membership
-    from reconstruction import engine, services
+    from reconstruction import services
     from reconstruction.engine import io as engine_io
     from reconstruction.engine.phantoms import cell_phantom
     from reconstruction.engine.simulate import simulate_tilt_series, tilt_angles
@@ -185,25 +186,22 @@ def _measure(repeats: int, quick: bool) -> dict:
         }
 
     results = {"backend": os.environ.get("BENCH_BACKEND"), "shape": [len(angles), rows, columns]}
-    projections = services.projections_of(dataset)
     # The job's own parameters (its noise-aware SIRT count, measured once on the whole series).
     params = services.normalise_parameters("sirt", {"align": False}, dataset)
-    kwargs = {"iterations": params["iterations"], "thickness": columns, "circle": params["circle"]}
+    services.projections_of(dataset)  # read once, as each worker does before its first slab
     start, stop = services.fsc_halves(dataset)
     from reconstruction.engine.quality import fourier_shell_correlation
 
-    def slab_engine(part: str, rows: slice) -> np.ndarray:
-        # what the job's slab of this part and these rows asks of the engine (services.run_engine's call)
-        tilts = services.HALF_TILTS.get(part, slice(None))
-        data = np.ascontiguousarray(projections[tilts, rows])
-        return engine.reconstruct(data, angles[tilts], method="sirt", **kwargs)
+    def slab_engine(part: str, rows: slice | None = None) -> np.ndarray:
+        # the engine call a job's slab of this part and these rows makes, without the job around it
+        return services.run_engine(dataset, "sirt", params, rows=rows, tilts=services.HALF_TILTS.get(part))
 
     direct, volume_only, fsc_only = [], [], []
     for _ in range(repeats):
         # The same engine work as the job, in one process: the volume, then the even and odd halves of the central
         # band and their FSC (the job's machinery is what the job adds on top of these).
         t0 = time.perf_counter()
-        engine.reconstruct(projections, angles, method="sirt", **kwargs)
+        slab_engine("volume")
         t1 = time.perf_counter()
         halves = [slab_engine(part, slice(start, stop)) for part in ("even", "odd")]
         t2 = time.perf_counter()
